@@ -1,0 +1,181 @@
+"""Commands. The only place a :class:`PublisherError` becomes a message and an exit code."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from publisher import __version__
+from publisher.capture import load_profiles
+from publisher.config import Settings, describe, load_settings
+from publisher.errors import PublisherError
+from publisher.models import Problem, RunReport
+from publisher.publish import publish
+from publisher.sources import read_article, scan
+from publisher.text import slugify
+
+PROGRESS_THRESHOLD = 200
+console = Console(stderr=True, highlight=False)
+
+
+class Context:
+    """What every command gets from the global options."""
+
+    def __init__(self, root: Path, verbose: bool) -> None:
+        self.root, self.verbose = root, verbose
+
+    def settings(self) -> Settings:
+        """Settings of the project at ``--root``."""
+        return load_settings(self.root, os.environ)
+
+
+@click.group()
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    show_default=True,
+    help="Project folder holding config/, content/, templates/, var/ and public/.",
+)
+@click.option("--verbose", "-v", is_flag=True, help="More logging, and tracebacks on errors.")
+@click.version_option(__version__)
+@click.pass_context
+def cli(ctx: click.Context, root: Path, verbose: bool) -> None:
+    """Publish articles from content/ as feeds, pages and digests, attribution intact."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    ctx.obj = Context(root, verbose)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress callback that shows a bar once a stage has many items."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if total < PROGRESS_THRESHOLD:
+                return
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        yield update
+
+
+def _print_report(report: RunReport, settings: Settings) -> None:
+    out = click.echo
+    out(
+        f"articles: {len(report.new)} new, {len(report.updated)} updated, "
+        f"{report.unchanged} unchanged, {len(report.removed)} removed"
+    )
+    written, deleted, refused = len(report.written), len(report.deleted), len(report.refused)
+    out(f"outputs: {written} written, {deleted} deleted, {refused} refused")
+    for problem in sorted(report.skipped, key=lambda p: p.path):
+        out(f"{'skipped' if problem.severity == 'error' else 'warning'}: {problem.line()}")
+    for line in report.refused:
+        out(f"refused: {line}")
+    out(f"site: {(settings.path(settings.output.public_dir) / 'index.html').resolve()}")
+
+
+@cli.command("publish")
+@click.pass_obj
+def publish_command(obj: Context) -> None:
+    """Scan content/, store new and changed articles, and write changed outputs to public/.
+
+    Exits 1 when an output was refused by the fidelity gate or a file could not be published.
+    """
+    settings = obj.settings()
+    with _progress_bar() as progress:
+        report = publish(settings, datetime.now(UTC), progress)
+    _print_report(report, settings)
+    if report.refused or any(p.severity == "error" for p in report.skipped):
+        sys.exit(1)
+
+
+def check_content(settings: Settings) -> list[Problem]:
+    """Every problem of every content file, without touching the store or ``public/``."""
+    profiles = load_profiles(settings.path(settings.content.profiles_dir))
+    problems: list[Problem] = []
+    slugs: dict[str, str] = {}
+    for item in scan(settings.path(settings.content.dir), datetime.now(UTC), 0):
+        if isinstance(item, Problem):
+            problems.append(item)
+            continue
+        result = read_article(item.path, item.relative, profiles, settings.zone)
+        problems += result.problems
+        if result.article is not None:
+            slug = result.article.slug or slugify(result.article.title)
+            if slug in slugs:
+                reason = f"slug {slug!r} is already used by {slugs[slug]}"
+                problems.append(Problem(item.relative, reason, "set a different `slug:`"))
+            slugs.setdefault(slug, item.relative)
+    return problems
+
+
+@cli.command("check")
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+@click.pass_obj
+def check_command(obj: Context, strict: bool, as_json: bool) -> None:
+    """List every content problem with its path, reason and hint; exit 1 on errors."""
+    problems = check_content(obj.settings())
+    if as_json:
+        click.echo(json.dumps([p.__dict__ for p in problems], indent=2))
+    else:
+        for problem in problems:
+            click.echo(f"{problem.severity}: {problem.line()}")
+        errors = sum(p.severity == "error" for p in problems)
+        click.echo(f"{errors} errors, {len(problems) - errors} warnings")
+    if any(p.severity == "error" or strict for p in problems):
+        sys.exit(1)
+
+
+@cli.command("config")
+@click.pass_obj
+def config_command(obj: Context) -> None:
+    """Show every setting: its value here, its default and its environment variable."""
+    settings = obj.settings()
+    for info in describe():
+        section, key = info.key.split(".")
+        value = getattr(getattr(settings, section), key)
+        click.echo(
+            f"{info.key} = {value!r}  (default {info.default!r}; env {' or '.join(info.env)})"
+        )
+        click.echo(f"    {info.help}")
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning domain errors into one line and exit code 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except PublisherError as exc:
+        if "-v" in sys.argv or "--verbose" in sys.argv:
+            console.print_exception()
+        console.print(f"[bold red]error:[/] {exc}", markup=True)
+        if exc.hint:
+            console.print(f"hint: {exc.hint}", markup=False)
+        sys.exit(2)

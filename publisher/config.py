@@ -1,0 +1,237 @@
+"""Typed, frozen settings: embedded defaults → ``config/publisher.toml`` → environment.
+
+Each setting is declared once, with its default and its help, as a dataclass field; the loader,
+``publisher config`` and the README's configuration reference are all derived from these
+declarations. The environment is passed in as a mapping so tests never touch ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from publisher.errors import ConfigError
+
+CONFIG_FILE = Path("config") / "publisher.toml"
+ENV_PREFIX = "PUBLISHER_"
+
+
+def setting(default: Any, help: str, env: str | None = None) -> Any:
+    """Declare a setting: its default, one line of help, and an extra environment name if any."""
+    return field(default=default, metadata={"help": help, "env": env})
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """The site as readers see it."""
+
+    title: str = setting("Publisher demo", "Site title, used in pages and as the feeds' title.")
+    description: str = setting(
+        "Articles with their original attribution.", "One line describing the site (RSS needs it)."
+    )
+    base_url: str = setting(
+        "http://localhost:8000/", "Absolute URL the site is served from; feeds link to it."
+    )
+    language: str = setting("en", "Language code of the site (feeds and <html lang>).")
+    timezone: str = setting(
+        "UTC", "IANA time zone of the site: dates without a time are midnight there."
+    )
+    author: str = setting("Publisher", "Feed-level author, and author of articles without one.")
+
+
+@dataclass(frozen=True)
+class ContentSettings:
+    """Where articles come from."""
+
+    dir: str = setting("content", "Folder of articles, relative to the project root.")
+    profiles_dir: str = setting(
+        "config/sources", "Folder of source profiles (*.toml) that classify .txt captures."
+    )
+    settle_seconds: float = setting(
+        1.0, "A file modified more recently than this is still being written: skipped this run."
+    )
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """The Atom, RSS and JSON feeds."""
+
+    entries: int = setting(50, "Newest entries per feed, with full content.")
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """Where outputs and state go."""
+
+    public_dir: str = setting("public", "Folder the site is exported to, for a static server.")
+    var_dir: str = setting("var", "Folder for local state (the SQLite database by default).")
+    index_entries: int = setting(50, "Newest articles listed on the home page.")
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """The store."""
+
+    url: str = setting(
+        "",
+        "SQLAlchemy URL of the store; empty means SQLite at <var_dir>/publisher.db.",
+        env="DATABASE_URL",
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings, one section per concern; the root is where relative paths start."""
+
+    root: Path = Path()
+    site: SiteSettings = SiteSettings()
+    content: ContentSettings = ContentSettings()
+    feeds: FeedSettings = FeedSettings()
+    output: OutputSettings = OutputSettings()
+    database: DatabaseSettings = DatabaseSettings()
+
+    def path(self, relative: str) -> Path:
+        """A setting's folder resolved against the project root."""
+        return self.root / relative
+
+    @property
+    def database_url(self) -> str:
+        """The configured store URL, or the embedded SQLite default."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.path(self.output.var_dir) / 'publisher.db').resolve()}"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The site's time zone."""
+        return ZoneInfo(self.site.timezone)
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """One declared setting, for ``publisher config`` and the docs."""
+
+    key: str
+    default: Any
+    env: tuple[str, ...]
+    help: str
+    type: type
+
+
+def _sections() -> Iterator[tuple[str, type]]:
+    for section in dataclasses.fields(Settings):
+        if section.name != "root":
+            yield section.name, type(section.default)
+
+
+def describe() -> list[SettingInfo]:
+    """Every setting with its default, environment variables and help."""
+    infos = []
+    for name, cls in _sections():
+        for f in dataclasses.fields(cls):
+            env: tuple[str, ...] = (f"{ENV_PREFIX}{name.upper()}__{f.name.upper()}",)
+            if f.metadata.get("env"):
+                env = (str(f.metadata["env"]), *env)
+            infos.append(
+                SettingInfo(f"{name}.{f.name}", f.default, env, f.metadata["help"], type(f.default))
+            )
+    return infos
+
+
+def _coerce(key: str, value: Any, kind: type, where: str) -> Any:
+    """Check or convert one value to the setting's type; errors name key, value and source."""
+    if kind is bool and isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+    elif isinstance(value, str) and kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, kind) and not (kind is not bool and isinstance(value, bool)):
+        return value
+    raise ConfigError(
+        f"{key}: expected {kind.__name__}, got {value!r} ({where})",
+        hint="in TOML, write numbers and true/false without quotes",
+    )
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def load_settings(root: Path, environ: Mapping[str, str]) -> Settings:
+    """Read ``root/config/publisher.toml`` then the environment over the embedded defaults.
+
+    :raises ConfigError: for an unknown section or key, a wrong type or an invalid value.
+    """
+    data = _read_file(root / CONFIG_FILE)
+    known = dict(_sections())
+    for section in data:
+        if section not in known:
+            raise ConfigError(
+                f"[{section}]: unknown section in {CONFIG_FILE}", hint=f"known: {', '.join(known)}"
+            )
+    infos = {info.key: info for info in describe()}
+    sections: dict[str, dict[str, Any]] = {name: {} for name in known}
+    for name, values in data.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{name}: expected a [{name}] table in {CONFIG_FILE}")
+        for key, value in values.items():
+            info = infos.get(f"{name}.{key}")
+            if info is None:
+                raise ConfigError(
+                    f"{name}.{key}: unknown setting in {CONFIG_FILE}",
+                    hint="`publisher config` lists them",
+                )
+            sections[name][key] = _coerce(info.key, value, info.type, str(CONFIG_FILE))
+    for info in infos.values():
+        for env in info.env:
+            if env in environ:
+                section, key = info.key.split(".")
+                sections[section][key] = _coerce(
+                    info.key, environ[env], info.type, f"environment {env}"
+                )
+                break
+    built = {name: cls(**sections[name]) for name, cls in known.items()}
+    return _validated(Settings(root=root, **built))
+
+
+def _validated(settings: Settings) -> Settings:
+    try:
+        ZoneInfo(settings.site.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"site.timezone: unknown time zone {settings.site.timezone!r}",
+            hint="use an IANA name such as Europe/Berlin",
+        ) from exc
+    base = settings.site.base_url
+    if not base.startswith(("http://", "https://")):
+        raise ConfigError(f"site.base_url: expected an absolute http(s) URL, got {base!r}")
+    if not base.endswith("/"):
+        settings = dataclasses.replace(
+            settings, site=dataclasses.replace(settings.site, base_url=base + "/")
+        )
+    for key, value in (
+        ("feeds.entries", settings.feeds.entries),
+        ("output.index_entries", settings.output.index_entries),
+    ):
+        if value < 1:
+            raise ConfigError(f"{key}: expected a positive number, got {value}")
+    return settings

@@ -1,0 +1,61 @@
+"""The error tree. Domain code raises; only ``cli.py`` turns these into messages and exit codes.
+
+::
+
+    PublisherError            anything the operator can act on; carries a ``hint``
+    ├── ConfigError           a setting is missing or malformed: fix config/ or the environment
+    ├── ContentError          one content file cannot be published: fix that file, the rest goes on
+    ├── RenderError           a template failed: fix templates/
+    └── FidelityError         an output lost an article's attribution or disclaimer: not written
+"""
+
+from __future__ import annotations
+
+
+class PublisherError(Exception):
+    """Base of every error the operator can act on; ``hint`` says what to do next."""
+
+    hint = ""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ConfigError(PublisherError):
+    """A setting has a wrong type or value."""
+
+    hint = "check config/publisher.toml and the PUBLISHER_* environment variables"
+
+
+class ContentError(PublisherError):
+    """One content file cannot be read or classified; the rest of the batch is still published."""
+
+    hint = "fix the file; `publisher check` lists every problem"
+
+    def __init__(self, path: str, reason: str, hint: str | None = None) -> None:
+        super().__init__(f"{path}: {reason}", hint)
+        self.path = path
+        self.reason = reason
+
+
+class RenderError(PublisherError):
+    """A template could not be rendered."""
+
+    hint = "check the templates in templates/ (a project's own override the theme's)"
+
+
+class FidelityError(PublisherError):
+    """An output lacks an article's attribution or disclaimer verbatim; it is not written."""
+
+    hint = "a template or the sanitiser dropped text; the output was not published"
+
+    def __init__(self, article: str, output: str, missing: str) -> None:
+        super().__init__(f"{output}: lost the {missing} of article {article!r}")
+        self.article = article
+        self.output = output
+        self.missing = missing

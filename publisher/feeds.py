@@ -1,0 +1,178 @@
+"""Articles → Atom 1.0 and RSS 2.0 (feedgen) and JSON Feed 1.1 bytes; the kinds are a table.
+
+Every value is deterministic: feed ``updated`` is the newest entry's, never the clock, so a
+rebuild of unchanged content yields the same bytes (DESIGN invariant 3).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from feedgen.feed import FeedGenerator
+
+from publisher.config import SiteSettings
+from publisher.models import Article, Output
+from publisher.text import visible_text, xml_safe
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An article as a feed carries it: with its rendered content and its page's URL."""
+
+    article: Article
+    content_html: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One feed's channel data and entries (newest first); formats are rendered from it."""
+
+    site: SiteSettings
+    title: str
+    prefix: str
+    page: str
+    entries: tuple[Entry, ...]
+
+    def url(self, filename: str) -> str:
+        """The absolute URL of one format of this feed."""
+        return f"{self.site.base_url}{self.prefix}{filename}"
+
+    @property
+    def page_url(self) -> str:
+        """The HTML page this feed mirrors."""
+        return f"{self.site.base_url}{self.page}"
+
+    @property
+    def updated(self) -> datetime:
+        """The newest entry's update time: never the clock."""
+        return max((e.article.updated or e.article.published for e in self.entries), default=EPOCH)
+
+    def generator(self, filename: str) -> FeedGenerator:
+        """The feedgen model of this feed, its self link pointing at ``filename``."""
+        fg = FeedGenerator()
+        fg.load_extension("dc", atom=False, rss=True)
+        fg.id(self.page_url)
+        fg.title(xml_safe(self.title))
+        fg.subtitle(xml_safe(self.site.description) or xml_safe(self.title))
+        fg.language(self.site.language)
+        fg.author({"name": xml_safe(self.site.author)})
+        fg.generator("publisher")
+        # feedgen takes the RSS channel link from the last link added: keep alternate last.
+        fg.link(href=self.url(filename), rel="self")
+        fg.link(href=self.page_url, rel="alternate", type="text/html")
+        fg.updated(self.updated)
+        for entry in self.entries:
+            _add_entry(fg, entry)
+        return fg
+
+
+def _add_entry(fg: FeedGenerator, entry: Entry) -> None:
+    article = entry.article
+    fe = fg.add_entry(order="append")
+    fe.id(article.uid)
+    fe.title(xml_safe(article.title))
+    if article.author:
+        fe.author({"name": xml_safe(article.author)})
+        fe.dc.dc_creator(xml_safe(article.author))
+    fe.published(article.published)
+    fe.updated(article.updated or article.published)
+    if article.source_url:
+        fe.link(href=article.source_url, rel="related", type="text/html")
+        fe.source(
+            url=article.source_url,
+            title=xml_safe(article.original_source or article.site or article.source_url),
+        )
+    fe.link(href=entry.url, rel="alternate", type="text/html")
+    for tag in article.tags:
+        fe.category(term=xml_safe(tag))
+    rights = visible_text(article.attribution)
+    fe.rights(rights)
+    fe.dc.dc_rights(rights)
+    fe.description(summary_of(article))
+    fe.content(xml_safe(entry.content_html), type="html")
+
+
+def summary_of(article: Article, limit: int = 280) -> str:
+    """The article's summary, or the start of its body as plain text."""
+    text = article.summary or visible_text(article.body_html)
+    return xml_safe(text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…")
+
+
+def _atom(feed: Feed) -> bytes:
+    return bytes(feed.generator("atom.xml").atom_str(pretty=True))
+
+
+def _rss(feed: Feed) -> bytes:
+    return bytes(feed.generator("rss.xml").rss_str(pretty=True))
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _json_item(entry: Entry) -> dict[str, object]:
+    article = entry.article
+    item: dict[str, object] = {"id": article.uid, "url": entry.url, "title": article.title}
+    if article.source_url:
+        item["external_url"] = article.source_url
+    item["content_html"] = entry.content_html
+    item["summary"] = summary_of(article)
+    item["date_published"] = _rfc3339(article.published)
+    item["date_modified"] = _rfc3339(article.updated or article.published)
+    if article.author:
+        item["authors"] = [{"name": article.author}]
+    if article.tags:
+        item["tags"] = list(article.tags)
+    item["_attribution"] = {
+        "attribution": article.attribution,
+        "disclaimer": list(article.disclaimer),
+        "original_source": article.original_source,
+    }
+    return item
+
+
+def _json(feed: Feed) -> bytes:
+    document = {
+        "version": JSON_FEED_VERSION,
+        "title": feed.title,
+        "home_page_url": feed.page_url,
+        "feed_url": feed.url("feed.json"),
+        "description": feed.site.description,
+        "language": feed.site.language,
+        "authors": [{"name": feed.site.author}],
+        "items": [_json_item(entry) for entry in feed.entries],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2).encode() + b"\n"
+
+
+@dataclass(frozen=True)
+class FeedKind:
+    """One feed format: its file name, media type and serialiser."""
+
+    name: str
+    filename: str
+    media_type: str
+    serialise: Callable[[Feed], bytes]
+
+
+FEED_KINDS = (
+    FeedKind("atom", "atom.xml", "application/atom+xml; charset=utf-8", _atom),
+    FeedKind("rss", "rss.xml", "application/rss+xml; charset=utf-8", _rss),
+    FeedKind("json", "feed.json", "application/feed+json; charset=utf-8", _json),
+)
+
+
+def build_feeds(feed: Feed) -> list[Output]:
+    """Every format of one feed, each carrying all of its entries' articles."""
+    carried = tuple(entry.article for entry in feed.entries)
+    return [
+        Output(f"{feed.prefix}{kind.filename}", kind.media_type, kind.serialise(feed), carried)
+        for kind in FEED_KINDS
+    ]

@@ -1,0 +1,109 @@
+"""Frozen values passed between stages. No I/O and no imports from the rest of the project."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article as read from ``content/``.
+
+    Text fields that may carry inline markup (``body_html``, ``attribution``, ``disclaimer``,
+    ``credits``, ``author_bio``) are kept verbatim; they are sanitised when rendered. ``uid`` and
+    ``updated`` are given by the store: the id is minted once and never changes.
+    """
+
+    slug: str
+    title: str
+    author: str
+    published: datetime
+    body_html: str
+    attribution: str
+    source_path: str
+    disclaimer: tuple[str, ...] = ()
+    credits: tuple[str, ...] = ()
+    author_bio: str = ""
+    tags: tuple[str, ...] = ()
+    site: str = ""
+    original_source: str = ""
+    original_published: date | None = None
+    source_url: str = ""
+    summary: str = ""
+    updated: datetime | None = None
+    uid: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (dates as ISO strings, tuples as lists)."""
+        data = dataclasses.asdict(self)
+        for key, value in data.items():
+            if isinstance(value, date | datetime):
+                data[key] = value.isoformat()
+            elif isinstance(value, tuple):
+                data[key] = list(value)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Article:
+        """The inverse of :meth:`to_json`."""
+        values = dict(data)
+        for key in ("published", "updated"):
+            if values.get(key):
+                values[key] = datetime.fromisoformat(values[key])
+        if values.get("original_published"):
+            values["original_published"] = date.fromisoformat(values["original_published"])
+        for key in ("disclaimer", "credits", "tags"):
+            values[key] = tuple(values.get(key, ()))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with one content file, with what to do about it."""
+
+    path: str
+    reason: str
+    hint: str = ""
+    severity: Severity = "error"
+
+    def line(self) -> str:
+        """One line for the terminal or a log: ``path: reason (hint)``."""
+        return f"{self.path}: {self.reason}" + (f" ({self.hint})" if self.hint else "")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One rendered file: where it goes, what it is, and which articles' text it carries.
+
+    ``articles`` maps the id of each article whose content the output carries to that article,
+    so the fidelity gate can check each one.
+    """
+
+    path: str
+    media_type: str
+    body: bytes
+    articles: tuple[Article, ...] = ()
+
+
+@dataclass
+class RunReport:
+    """What one publish did, for the CLI and the logs."""
+
+    new: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything in the store or under ``public/`` changed."""
+        return bool(self.new or self.updated or self.removed or self.written or self.deleted)

@@ -1,0 +1,218 @@
+"""One publish: scan → store → build → fidelity gate → atomic writes.
+
+Work is proportional to what changed: unchanged files (same size and mtime) are not read again,
+and only the outputs that can contain a changed article are rebuilt. A change of templates,
+profiles or settings changes the build signature, and then everything is re-read and rebuilt —
+still writing only the files whose bytes differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from jinja2 import Environment
+
+from publisher import __version__
+from publisher.capture import Profile, load_profiles
+from publisher.config import Settings
+from publisher.errors import RenderError
+from publisher.export import Exporter
+from publisher.feeds import FEED_KINDS, Entry, Feed, build_feeds
+from publisher.models import Article, Output, Problem, RunReport
+from publisher.pages import article_page, article_path, listing_page, tag_prefix
+from publisher.render import make_environment, render, templates_signature
+from publisher.sources import ContentFile, read_article, scan
+from publisher.store import SlugConflict, Store
+
+Progress = Callable[[str, int, int], None]
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    """The default progress callback: silence."""
+
+
+@dataclass
+class Changes:
+    """What ingestion changed, so the build touches only what can contain it."""
+
+    articles: list[Article] = field(default_factory=list)
+    gone_slugs: set[str] = field(default_factory=set)
+    tags: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.articles or self.gone_slugs)
+
+
+@dataclass
+class Run:
+    """Everything one publish works with."""
+
+    settings: Settings
+    store: Store
+    env: Environment
+    profiles: list[Profile]
+    now: datetime
+    report: RunReport
+    progress: Progress
+
+    def signature(self) -> str:
+        """What outputs depend on besides articles: code, templates, profiles and settings."""
+        s = self.settings
+        parts = [__version__, templates_signature(self.env), repr(self.profiles)]
+        parts += [repr(s.site), repr(s.feeds), repr(s.output.index_entries)]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _ingest_file(run: Run, item: ContentFile, live: set[str], changes: Changes) -> None:
+    settings = run.settings
+    result = read_article(item.path, item.relative, run.profiles, settings.zone)
+    problems = result.problems
+    if result.article is not None:
+        try:
+            done = run.store.upsert_article(result.article, settings.site.base_url, run.now, live)
+        except SlugConflict as conflict:
+            # Not cached: the file is read again next run, when the other file may be gone.
+            hint = "set a different `slug:` in its front matter"
+            run.report.skipped.append(Problem(item.relative, str(conflict), hint))
+            return
+        if done.status == "new":
+            run.report.new.append(item.relative)
+        elif done.status == "updated":
+            run.report.updated.append(item.relative)
+        if done.status != "unchanged":
+            changes.articles.append(done.article)
+            changes.tags.update(done.article.tags, done.old_tags)
+            if done.old_slug and done.old_slug != done.article.slug:
+                changes.gone_slugs.add(done.old_slug)
+    run.store.record_file(item.relative, item.mtime_ns, item.size, problems)
+
+
+def ingest(run: Run, reread: bool) -> Changes:
+    """Read new and changed files into the store; withdraw articles whose file is gone."""
+    settings, store, report = run.settings, run.store, run.report
+    cached = store.file_states()
+    found = list(
+        scan(settings.path(settings.content.dir), run.now, settings.content.settle_seconds)
+    )
+    live = {item.relative if isinstance(item, ContentFile) else item.path for item in found}
+    todo = []
+    for item in found:
+        if isinstance(item, Problem):
+            report.skipped.append(item)
+        elif not reread and cached.get(item.relative) == (item.mtime_ns, item.size):
+            report.unchanged += 1
+        else:
+            todo.append(item)
+    changes = Changes()
+    for done, item in enumerate(todo, 1):
+        _ingest_file(run, item, live, changes)
+        run.progress("read", done, len(todo))
+    vanished = set(cached) - live
+    for article in store.withdraw(sorted(vanished)):
+        report.removed.append(article.source_path)
+        changes.gone_slugs.add(article.slug)
+        changes.tags.update(article.tags)
+    store.forget_files(vanished)
+    report.skipped += store.file_problems()
+    return changes
+
+
+def _feed(
+    run: Run, title: str, prefix: str, page: str, tag: str | None, cache: dict[str, str]
+) -> Feed:
+    settings = run.settings
+    entries = []
+    for article in run.store.newest(settings.feeds.entries, tag):
+        if article.uid not in cache:
+            cache[article.uid] = render(run.env, "_content.html", article=article)
+        url = f"{settings.site.base_url}{article_path(article.slug)}"
+        entries.append(Entry(article, cache[article.uid], url))
+    return Feed(settings.site, title, prefix, page, tuple(entries))
+
+
+def _collections(run: Run, tags: Iterable[str]) -> Iterator[Output]:
+    """Feeds and listing pages of the site and of each given tag that still has articles."""
+    site, store = run.settings.site, run.store
+    cache: dict[str, str] = {}
+    yield from build_feeds(_feed(run, site.title, "", "index.html", None, cache))
+    newest = store.listing(limit=run.settings.output.index_entries)
+    yield listing_page(run.env, site, "index.html", site.title, newest, "", store.tags())
+    yield listing_page(run.env, site, "archive.html", "Archive", store.listing())
+    for tag in sorted(tags):
+        items = store.listing(tag)
+        if items:
+            prefix = tag_prefix(tag)
+            yield from build_feeds(
+                _feed(run, f"{site.title}: {tag}", f"{prefix}/", f"{prefix}.html", tag, cache)
+            )
+            yield listing_page(run.env, site, f"{prefix}.html", tag, items, f"{prefix}/")
+
+
+def _tag_outputs(tag: str) -> list[str]:
+    prefix = tag_prefix(tag)
+    return [f"{prefix}.html", *(f"{prefix}/{kind.filename}" for kind in FEED_KINDS)]
+
+
+def build(run: Run, exporter: Exporter, changes: Changes, full: bool) -> None:
+    """Render and export what ``changes`` touches (everything when ``full``)."""
+    store = run.store
+    if full:
+        total = store.article_count()
+        articles: Iterable[Article] = store.each_article()
+        tags: Iterable[str] = store.tags()
+    else:
+        total, articles, tags = len(changes.articles), changes.articles, changes.tags
+    for done, article in enumerate(articles, 1):
+        _emit(exporter, article_path(article.slug), _page_maker(run, article))
+        run.progress("render", done, total)
+    for slug in changes.gone_slugs - {a.slug for a in changes.articles}:
+        exporter.remove(article_path(slug))
+    if full or changes:
+        live_tags = set(store.tags())
+        _emit(exporter, "feeds and listings", lambda: list(_collections(run, tags)))
+        for tag in set(tags) - live_tags:
+            for path in _tag_outputs(tag):
+                exporter.remove(path)
+    if full:
+        exporter.remove_unproduced()
+    exporter.restore_missing()
+
+
+def _page_maker(run: Run, article: Article) -> Callable[[], list[Output]]:
+    return lambda: [article_page(run.env, run.settings.site, article)]
+
+
+def _emit(exporter: Exporter, what: str, make: Callable[[], list[Output]]) -> None:
+    try:
+        outputs = make()
+    except RenderError as exc:
+        exporter.refuse(what, str(exc))
+        return
+    for output in outputs:
+        exporter.emit(output)
+
+
+def publish(settings: Settings, now: datetime, progress: Progress = _no_progress) -> RunReport:
+    """Publish ``content/`` into the store and ``public/``; returns what was done.
+
+    :raises ConfigError: for bad settings, profiles or an unreachable database.
+    """
+    store = Store.open(settings.database_url)
+    try:
+        report = RunReport()
+        env = make_environment(settings.path("templates"))
+        profiles = load_profiles(settings.path(settings.content.profiles_dir))
+        run = Run(settings, store, env, profiles, now, report, progress)
+        with store.transaction():
+            signature = run.signature()
+            full = store.get_meta("build_signature") != signature
+            changes = ingest(run, reread=full)
+            exporter = Exporter(store, settings.path(settings.output.public_dir), now, report)
+            build(run, exporter, changes, full)
+            store.set_meta("build_signature", signature)
+        return report
+    finally:
+        store.close()

@@ -1,0 +1,79 @@
+"""The one Jinja2 environment for HTML and XML outputs: autoescape always, undefined is an error.
+
+Templates come from the project's own ``templates/`` first, then from the default theme, so an
+operator overrides one file by copying it. Article HTML reaches a template only through the
+``clean`` filter, which sanitises right before marking the text safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+)
+from markupsafe import Markup
+
+from publisher.errors import RenderError
+from publisher.text import sanitize_html, slugify
+
+
+def theme_dir() -> Path:
+    """The default theme: packaged in the wheel, or the checkout's top-level ``templates/``."""
+    packaged = Path(__file__).with_name("templates")
+    return packaged if packaged.is_dir() else Path(__file__).parents[1] / "templates"
+
+
+def clean(html: str) -> Markup:
+    """Sanitise article HTML with the allow-list, then mark it safe for the template."""
+    return Markup(sanitize_html(html))  # noqa: S704 (sanitised on the line above)
+
+
+def longdate(value: datetime) -> str:
+    """A date for people: ``24 January 2023``."""
+    return f"{value.day} {value:%B %Y}"
+
+
+def make_environment(project_templates: Path) -> Environment:
+    """The environment every HTML and XML output is rendered with."""
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(project_templates), FileSystemLoader(theme_dir())]),
+        autoescape=True,
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["clean"] = clean
+    env.filters["longdate"] = longdate
+    env.filters["tagslug"] = slugify
+    return env
+
+
+def render(env: Environment, name: str, **context: Any) -> str:
+    """Render one template.
+
+    :raises RenderError: naming the template, when it is missing or fails.
+    """
+    try:
+        return env.get_template(name).render(**context)
+    except TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        where = f" (line {line})" if line else ""
+        raise RenderError(f"template {name}{where}: {exc}") from exc
+
+
+def templates_signature(env: Environment) -> str:
+    """A hash of every template the environment can see: a change means a full rebuild."""
+    digest = hashlib.sha256()
+    for name in sorted(env.list_templates()):
+        source, _filename, _uptodate = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        digest.update(name.encode() + b"\0" + source.encode() + b"\0")
+    return digest.hexdigest()

@@ -1,0 +1,101 @@
+"""Table definitions of the store, and the revision the code expects.
+
+The migrations in ``publisher/migrations`` create these tables; ``test_store`` checks that a
+migrated database matches this metadata, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+SCHEMA_REVISION = "0001"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which drops zones) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored; attach a time zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uid", String(500), nullable=False, unique=True),
+    Column("slug", String(200), nullable=False, unique=True),
+    Column("path", String(1000), nullable=True, unique=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("published", UTCDateTime, nullable=False, index=True),
+    Column("updated", UTCDateTime, nullable=False),
+    Column("present", Boolean, nullable=False, index=True),
+    Column("data", Text, nullable=False),
+)
+
+article_tags = Table(
+    "article_tags",
+    metadata,
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(200), primary_key=True, index=True),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("path", String(1000), primary_key=True),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("problems", Text, nullable=False),
+)
+
+outputs = Table(
+    "outputs",
+    metadata,
+    Column("path", String(1000), primary_key=True),
+    Column("media_type", String(100), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+)

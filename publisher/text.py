@@ -1,0 +1,77 @@
+"""Text helpers shared by every stage: XML-safe text, slugs, the HTML allow-list, visible text.
+
+Article text is kept verbatim, so these helpers only remove what no output can carry (characters
+XML 1.0 forbids) or what a browser must never run (the sanitiser's allow-list).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import lxml.html
+import nh3
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+ALLOWED_TAGS = frozenset(
+    {
+        "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "dl", "dt",
+        "em", "figcaption", "figure", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins",
+        "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "small", "span", "strong", "sub", "sup",
+        "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+    }
+)  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "abbr": {"title"},
+}
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the code points XML 1.0 forbids (C0 controls but TAB/LF/CR, surrogates)."""
+    return _XML_ILLEGAL.sub("", text)
+
+
+def one_line(text: str) -> str:
+    """Whitespace (CR/LF included) folded to single spaces: for titles, names, header-like text."""
+    return " ".join(xml_safe(text).split())
+
+
+def slugify(text: str, limit: int = 80) -> str:
+    """A URL-safe ASCII slug; ``"article"`` when nothing is left."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = _NOT_SLUG.sub("-", ascii_text.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "article"
+
+
+def sanitize_html(html: str) -> str:
+    """Article HTML reduced to the allow-list: no scripts, handlers, styles or foreign schemes."""
+    return str(
+        nh3.clean(
+            xml_safe(html),
+            tags=set(ALLOWED_TAGS),
+            attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+            url_schemes=set(URL_SCHEMES),
+            link_rel="noopener noreferrer nofollow",
+        )
+    )
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees in an HTML fragment or document, whitespace normalised.
+
+    Used on both sides of the fidelity check, so ``<u>x</u>`` and ``x`` compare equal and
+    entities compare equal to the characters they stand for.
+    """
+    if not html.strip():
+        return ""
+    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    for element in root.iter("script", "style"):
+        element.drop_tree()
+    return " ".join(root.text_content().split())
