@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -76,6 +76,13 @@ def mint_uid(base_url: str, published: datetime, slug: str) -> str:
     """A ``tag:`` URI (RFC 4151) that stays the article's id for good, whatever changes later."""
     host = urlsplit(base_url).hostname or "localhost"
     return f"tag:{host},{published.date().isoformat()}:{slug}"
+
+
+def _utc(value: datetime) -> datetime:
+    """Aware datetimes in UTC; a naive one is a bug upstream, never silently local time."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} cannot be stored; attach a time zone")
+    return value.astimezone(UTC)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -225,6 +232,7 @@ class Store:
 
         :raises SlugConflict: when another live file already has the slug.
         """
+        article = replace(article, published=_utc(article.published), updated=article.updated and _utc(article.updated))
         wanted = article.slug or slugify(article.title)
         row = self._find(article.source_path, wanted, live_paths)
         digest = article_hash(article)
@@ -343,7 +351,8 @@ class Store:
 
     def output_hashes(self) -> dict[str, str]:
         """``path → sha256`` of every stored output."""
-        return dict(self.conn.execute(select(outputs.c.path, outputs.c.sha256)).tuples().all())
+        rows = self.conn.execute(select(outputs.c.path, outputs.c.sha256))
+        return {path: digest for path, digest in rows}
 
     def put_output(
         self, path: str, media_type: str, body: bytes, sha256: str, now: datetime

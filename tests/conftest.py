@@ -1,0 +1,111 @@
+"""Shared fixtures: a throw-away project root, a fixed clock, and SQLite or PostgreSQL stores."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from publisher.config import Settings, load_settings
+from publisher.models import RunReport
+from publisher.publish import publish
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+BERLIN = ZoneInfo("Europe/Berlin")
+NOW = datetime(2026, 3, 29, 12, 0, tzinfo=BERLIN)  # the day Berlin moves to summer time
+IN_CI = bool(os.environ.get("CI"))
+
+
+@dataclass
+class Project:
+    """A project root in a temporary folder, with the repository's config and content."""
+
+    root: Path
+    environ: dict[str, str]
+
+    def settings(self) -> Settings:
+        return load_settings(self.root, self.environ)
+
+    def publish(self, now: datetime = NOW) -> RunReport:
+        return publish(self.settings(), now)
+
+    @property
+    def public(self) -> Path:
+        return self.root / "public"
+
+    def write(self, name: str, body: str | bytes) -> Path:
+        path = self.root / "content" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(body, str):
+            path.write_text(body, encoding="utf-8")
+        else:
+            path.write_bytes(body)
+        return path
+
+    def tree(self) -> dict[str, tuple[str, int]]:
+        """``path → (sha256, mtime_ns)`` of every file under ``public/``."""
+        return {
+            p.relative_to(self.public).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(self.public.rglob("*"))
+            if p.is_file()
+        }
+
+
+def _postgres_admin_url() -> str | None:
+    url = os.environ.get("PUBLISHER_TEST_DATABASE_URL")
+    if not url and IN_CI:
+        pytest.fail("PUBLISHER_TEST_DATABASE_URL must be set under CI: PostgreSQL tests may not skip")
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    admin = _postgres_admin_url()
+    if not admin:
+        pytest.skip("set PUBLISHER_TEST_DATABASE_URL to run the PostgreSQL tests")
+    name = f"publisher_test_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    """A project root with the repository's config/ and content/, published nowhere yet."""
+    root = tmp_path / "site"
+    shutil.copytree(REPO / "config", root / "config")
+    shutil.copytree(REPO / "content", root / "content")
+    return Project(root, {"PUBLISHER_CONTENT__SETTLE_SECONDS": "0"})
+
+
+@pytest.fixture
+def db_project(project: Project, database_url: str) -> Project:
+    """The project on SQLite and on PostgreSQL."""
+    project.environ["DATABASE_URL"] = database_url
+    return project

@@ -1,0 +1,127 @@
+"""The store on SQLite and PostgreSQL: migrations, aware datetimes, ids minted once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+
+from publisher.models import Article
+from publisher.schema import SCHEMA_REVISION, metadata
+from publisher.store import SlugConflict, Store, mint_uid
+from tests.conftest import NOW
+
+BASE = "https://news.example.org/"
+
+
+def _article(path: str = "a.md", **changes: object) -> Article:
+    article = Article(
+        slug="",
+        title="Tides",
+        author="Mara",
+        published=datetime(2024, 5, 18, 10, 0, tzinfo=timezone(timedelta(hours=2))),
+        body_html="<p>Body</p>",
+        attribution="© Mara",
+        source_path=path,
+        disclaimer=("Views are the author's own.",),
+        tags=("Coasts",),
+    )
+    return replace(article, **changes)
+
+
+@pytest.fixture
+def store(database_url: str) -> Store:
+    opened = Store.open(database_url)
+    yield opened  # type: ignore[misc]
+    opened.close()
+
+
+def test_migrations_reach_the_revision_the_code_expects(store: Store) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(Path("publisher/migrations").resolve()))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_REVISION
+    with store.engine.connect() as conn:
+        inspector = inspect(conn)
+        for table in metadata.sorted_tables:
+            columns = {c["name"] for c in inspector.get_columns(table.name)}
+            assert columns == set(table.columns.keys()), table.name
+
+
+def test_opening_twice_is_harmless(database_url: str) -> None:
+    Store.open(database_url).close()
+    Store.open(database_url).close()
+
+
+def test_datetimes_come_back_aware_and_in_utc(store: Store) -> None:
+    with store.transaction():
+        stored = store.upsert_article(_article(), BASE, NOW, {"a.md"}).article
+        [loaded] = store.newest(1)
+    assert loaded.published == stored.published
+    assert loaded.published.utcoffset() == timedelta(0)
+    assert loaded.published == datetime(2024, 5, 18, 8, 0, tzinfo=UTC)
+
+
+def test_id_is_minted_once_and_survives_edits_and_renames(store: Store) -> None:
+    with store.transaction():
+        first = store.upsert_article(_article(), BASE, NOW, {"a.md"})
+        edited = store.upsert_article(_article(title="Tides, revised", body_html="<p>New</p>"), BASE, NOW, {"a.md"})
+        # Renamed, with the title (and so the slug) it had when first seen.
+        renamed = store.upsert_article(_article("b.md"), BASE, NOW, {"b.md"})
+    assert first.status == "new"
+    assert first.article.uid == mint_uid(BASE, first.article.published, "tides")
+    assert edited.status == "updated"
+    assert edited.article.uid == first.article.uid
+    assert edited.article.slug == "tides"  # the page URL does not move when the title changes
+    assert edited.article.updated == NOW
+    assert renamed.article.uid == first.article.uid
+
+
+def test_unchanged_article_is_reported_unchanged(store: Store) -> None:
+    with store.transaction():
+        store.upsert_article(_article(), BASE, NOW, {"a.md"})
+        again = store.upsert_article(_article(), BASE, NOW + timedelta(days=1), {"a.md"})
+    assert again.status == "unchanged"
+    assert again.article.updated == again.article.published
+
+
+def test_two_live_files_cannot_share_a_slug(store: Store) -> None:
+    with store.transaction():
+        store.upsert_article(_article(), BASE, NOW, {"a.md", "b.md"})
+        with pytest.raises(SlugConflict, match="a.md"):
+            store.upsert_article(_article("b.md"), BASE, NOW, {"a.md", "b.md"})
+
+
+def test_withdrawn_article_keeps_its_id_when_it_returns(store: Store) -> None:
+    with store.transaction():
+        uid = store.upsert_article(_article(), BASE, NOW, {"a.md"}).article.uid
+        [gone] = store.withdraw(["a.md"])
+        assert store.newest(10) == []
+        back = store.upsert_article(_article("c.md"), BASE, NOW, {"c.md"})
+    assert gone.uid == uid
+    assert back.article.uid == uid
+
+
+def test_outputs_keep_their_bytes(store: Store) -> None:
+    body = "é<feed/>".encode()
+    with store.transaction():
+        store.put_output("atom.xml", "application/atom+xml", body, "abc", NOW)
+        assert store.get_output("atom.xml") == ("application/atom+xml", body, "abc", NOW.astimezone(UTC))
+        assert store.output_hashes() == {"atom.xml": "abc"}
+
+
+def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.upsert_article(_article(), BASE, NOW, {"a.md"})
+        raise RuntimeError("crash")
+    with store.transaction():
+        assert store.newest(10) == []
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    with pytest.raises(Exception, match="naive"), store.transaction():
+        store.upsert_article(_article(published=datetime(2024, 1, 1)), BASE, NOW, {"a.md"})  # noqa: DTZ001
