@@ -116,7 +116,7 @@ def check_content(settings: Settings) -> list[Problem]:
     profiles = load_profiles(settings.path(settings.content.profiles_dir))
     problems: list[Problem] = []
     slugs: dict[str, str] = {}
-    for item in scan(settings.path(settings.content.dir), datetime.now(UTC), 0):
+    for item in scan(settings.path(settings.content.dir), 0):
         if isinstance(item, Problem):
             problems.append(item)
             continue

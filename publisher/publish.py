@@ -94,9 +94,7 @@ def ingest(run: Run, reread: bool) -> Changes:
     """Read new and changed files into the store; withdraw articles whose file is gone."""
     settings, store, report = run.settings, run.store, run.report
     cached = store.file_states()
-    found = list(
-        scan(settings.path(settings.content.dir), run.now, settings.content.settle_seconds)
-    )
+    found = list(scan(settings.path(settings.content.dir), settings.content.settle_seconds))
     live = {item.relative if isinstance(item, ContentFile) else item.path for item in found}
     todo = []
     for item in found:

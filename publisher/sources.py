@@ -7,9 +7,11 @@ broken file is reported while the rest of the batch is published (DESIGN invaria
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -64,11 +66,13 @@ def is_temporary(name: str) -> bool:
     return name.startswith((".", "#", "~")) or name.endswith(TEMPORARY_SUFFIXES)
 
 
-def scan(
-    content_dir: Path, now: datetime, settle_seconds: float
-) -> Iterator[ContentFile | Problem]:
-    """Every content file under ``content_dir``, or a problem for files not to read this run."""
-    settled_before = (now - timedelta(seconds=settle_seconds)).timestamp()
+def scan(content_dir: Path, settle_seconds: float) -> Iterator[ContentFile | Problem]:
+    """Every content file under ``content_dir``, or a problem for files not to read this run.
+
+    Settling compares modification times with the file system's own clock, not the run's
+    (possibly fixed) clock: both sides of the comparison must come from the same source.
+    """
+    settled_before = time.time() - settle_seconds
     for directory, subdirs, files in os.walk(content_dir):
         subdirs[:] = sorted(d for d in subdirs if not is_temporary(d))
         for name in sorted(files):
@@ -130,7 +134,7 @@ def _as_datetime(value: Any, key: str, zone: ZoneInfo) -> datetime:
         except ValueError as exc:
             raise _Refused(f"{key}: {value!r} is not a date", "write it as 2024-03-01") from exc
     if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime.combine(value, time(), zone)
+        value = datetime.combine(value, clock_time(), zone)
     if not isinstance(value, datetime):
         raise _Refused(f"{key}: expected a date, got {value!r}", "write it as 2024-03-01")
     aware: datetime = value if value.tzinfo else value.replace(tzinfo=zone)

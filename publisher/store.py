@@ -232,7 +232,11 @@ class Store:
 
         :raises SlugConflict: when another live file already has the slug.
         """
-        article = replace(article, published=_utc(article.published), updated=article.updated and _utc(article.updated))
+        article = replace(
+            article,
+            published=_utc(article.published),
+            updated=article.updated and _utc(article.updated),
+        )
         wanted = article.slug or slugify(article.title)
         row = self._find(article.source_path, wanted, live_paths)
         digest = article_hash(article)
@@ -318,7 +322,7 @@ class Store:
 
     def each_article(self) -> Iterator[Article]:
         """Every present article, newest first, streamed rather than loaded at once."""
-        result = self.conn.execution_options(yield_per=200).execute(self._present(None))
+        result = self.conn.execute(self._present(None), execution_options={"yield_per": 200})
         for row in result:
             yield Article.from_json(json.loads(row.data))
 

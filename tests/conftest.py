@@ -56,7 +56,10 @@ class Project:
     def tree(self) -> dict[str, tuple[str, int]]:
         """``path → (sha256, mtime_ns)`` of every file under ``public/``."""
         return {
-            p.relative_to(self.public).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            p.relative_to(self.public).as_posix(): (
+                hashlib.sha256(p.read_bytes()).hexdigest(),
+                p.stat().st_mtime_ns,
+            )
             for p in sorted(self.public.rglob("*"))
             if p.is_file()
         }
@@ -65,7 +68,9 @@ class Project:
 def _postgres_admin_url() -> str | None:
     url = os.environ.get("PUBLISHER_TEST_DATABASE_URL")
     if not url and IN_CI:
-        pytest.fail("PUBLISHER_TEST_DATABASE_URL must be set under CI: PostgreSQL tests may not skip")
+        pytest.fail(
+            "PUBLISHER_TEST_DATABASE_URL must be set under CI: PostgreSQL tests may not skip"
+        )
     return url
 
 

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.skipif(not SAMPLES, reason="../shared/samples not besid
 
 def _extraction(path: Path) -> dict[str, object]:
 
-    profile = next(p for p in load_profiles(REPO / "config" / "sources") if p.detect.search(path.read_text()))
+    profile = next(
+        p for p in load_profiles(REPO / "config" / "sources") if p.detect.search(path.read_text())
+    )
     capture = extract(path.read_text(encoding="utf-8"), profile)
     data = {key: value for key, value in dataclasses.asdict(capture).items() if key != "warnings"}
     for key in ("published", "original_published"):
@@ -54,7 +56,9 @@ def test_boilerplate_is_kept_when_the_profile_says_so(tmp_path: Path) -> None:
     if not SAMPLES:
         pytest.skip("no sample")
     profile_text = (REPO / "config" / "sources" / "globalresearch.toml").read_text()
-    (tmp_path / "gr.toml").write_text(profile_text.replace("keep_boilerplate = false", "keep_boilerplate = true"))
+    (tmp_path / "gr.toml").write_text(
+        profile_text.replace("keep_boilerplate = false", "keep_boilerplate = true")
+    )
 
     profile = load_profiles(tmp_path)[0]
     capture = extract(SAMPLES[0].read_text(encoding="utf-8"), profile)

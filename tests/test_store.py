@@ -69,7 +69,9 @@ def test_datetimes_come_back_aware_and_in_utc(store: Store) -> None:
 def test_id_is_minted_once_and_survives_edits_and_renames(store: Store) -> None:
     with store.transaction():
         first = store.upsert_article(_article(), BASE, NOW, {"a.md"})
-        edited = store.upsert_article(_article(title="Tides, revised", body_html="<p>New</p>"), BASE, NOW, {"a.md"})
+        edited = store.upsert_article(
+            _article(title="Tides, revised", body_html="<p>New</p>"), BASE, NOW, {"a.md"}
+        )
         # Renamed, with the title (and so the slug) it had when first seen.
         renamed = store.upsert_article(_article("b.md"), BASE, NOW, {"b.md"})
     assert first.status == "new"
@@ -110,7 +112,12 @@ def test_outputs_keep_their_bytes(store: Store) -> None:
     body = "é<feed/>".encode()
     with store.transaction():
         store.put_output("atom.xml", "application/atom+xml", body, "abc", NOW)
-        assert store.get_output("atom.xml") == ("application/atom+xml", body, "abc", NOW.astimezone(UTC))
+        assert store.get_output("atom.xml") == (
+            "application/atom+xml",
+            body,
+            "abc",
+            NOW.astimezone(UTC),
+        )
         assert store.output_hashes() == {"atom.xml": "abc"}
 
 
