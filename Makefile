@@ -1,0 +1,43 @@
+# Two commands for a new user: `make run` (set up, then publish the bundled content) and
+# `make test` (set up, then lint, type-check and test). Only Python 3.11+ and make are needed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test check lint typecheck pytest format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/publisher publish
+	@echo "Open public/index.html in a browser; feeds: public/atom.xml, public/rss.xml, public/feed.json"
+
+test: check
+
+check: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_publish.py
+
+clean:
+	rm -rf $(VENV) var public .pytest_cache .mypy_cache .ruff_cache .hypothesis
