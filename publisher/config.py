@@ -41,7 +41,7 @@ class SiteSettings:
     timezone: str = setting(
         "UTC", "IANA time zone of the site: dates without a time are midnight there."
     )
-    author: str = setting("Publisher", "Feed-level author, and author of articles without one.")
+    author: str = setting("Publisher", "Author of the feeds themselves (each entry keeps its own).")
 
 
 @dataclass(frozen=True)
