@@ -61,7 +61,10 @@ def cli(ctx: click.Context, root: Path, verbose: bool) -> None:
 
 @contextmanager
 def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    """A progress callback that shows a bar once a stage has many items."""
+    """A progress callback that shows a bar once a stage has many items (on a terminal only)."""
+    if not console.is_terminal:
+        yield lambda stage, done, total: None
+        return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -175,7 +178,7 @@ def main() -> None:
     except PublisherError as exc:
         if "-v" in sys.argv or "--verbose" in sys.argv:
             console.print_exception()
-        console.print(f"[bold red]error:[/] {exc}", markup=True)
+        click.echo(f"error: {' '.join(str(exc).split())}", err=True)
         if exc.hint:
-            console.print(f"hint: {exc.hint}", markup=False)
+            click.echo(f"hint: {exc.hint}", err=True)
         sys.exit(2)

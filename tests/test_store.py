@@ -94,7 +94,7 @@ def test_unchanged_article_is_reported_unchanged(store: Store) -> None:
 def test_two_live_files_cannot_share_a_slug(store: Store) -> None:
     with store.transaction():
         store.upsert_article(_article(), BASE, NOW, {"a.md", "b.md"})
-        with pytest.raises(SlugConflict, match="a.md"):
+        with pytest.raises(SlugConflict, match=r"a\.md"):
             store.upsert_article(_article("b.md"), BASE, NOW, {"a.md", "b.md"})
 
 
