@@ -201,7 +201,7 @@ def publish(settings: Settings, now: datetime, progress: Progress = _no_progress
     store = Store.open(settings.database_url)
     try:
         report = RunReport()
-        env = make_environment(settings.path("templates"))
+        env = make_environment(settings.path("templates"), settings.zone)
         profiles = load_profiles(settings.path(settings.content.profiles_dir))
         run = Run(settings, store, env, profiles, now, report, progress)
         with store.transaction():

@@ -8,9 +8,10 @@ operator overrides one file by copying it. Article HTML reaches a template only 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import (
     ChoiceLoader,
@@ -24,6 +25,8 @@ from markupsafe import Markup
 from publisher.errors import RenderError
 from publisher.text import sanitize_html, slugify
 
+UTC_ZONE = ZoneInfo("UTC")
+
 
 def theme_dir() -> Path:
     """The default theme: packaged in the wheel, or the checkout's top-level ``templates/``."""
@@ -36,13 +39,15 @@ def clean(html: str) -> Markup:
     return Markup(sanitize_html(html))  # noqa: S704 (sanitised on the line above)
 
 
-def longdate(value: datetime) -> str:
-    """A date for people: ``24 January 2023``."""
+def longdate(value: date, zone: ZoneInfo) -> str:
+    """A date for people, on the site's calendar: ``24 January 2023``."""
+    if isinstance(value, datetime):
+        value = value.astimezone(zone)
     return f"{value.day} {value:%B %Y}"
 
 
-def make_environment(project_templates: Path) -> Environment:
-    """The environment every HTML and XML output is rendered with."""
+def make_environment(project_templates: Path, zone: ZoneInfo = UTC_ZONE) -> Environment:
+    """The environment every HTML and XML output is rendered with; dates shown in ``zone``."""
     env = Environment(
         loader=ChoiceLoader([FileSystemLoader(project_templates), FileSystemLoader(theme_dir())]),
         autoescape=True,
@@ -52,7 +57,7 @@ def make_environment(project_templates: Path) -> Environment:
         lstrip_blocks=True,
     )
     env.filters["clean"] = clean
-    env.filters["longdate"] = longdate
+    env.filters["longdate"] = lambda value: longdate(value, zone)
     env.filters["tagslug"] = slugify
     return env
 

@@ -141,6 +141,11 @@ def _as_datetime(value: Any, key: str, zone: ZoneInfo) -> datetime:
     return aware.astimezone(ZoneInfo("UTC"))
 
 
+def _as_date(value: Any, key: str, zone: ZoneInfo) -> date:
+    """A calendar date in the site's time zone."""
+    return _as_datetime(value, key, zone).astimezone(zone).date()
+
+
 def _text_list(value: Any, key: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -204,7 +209,9 @@ def _build(meta: dict[str, Any], body_html: str, relative: str, zone: ZoneInfo) 
         tags=tuple(dict.fromkeys(_text_list(meta.get("tags"), "tags"))),
         site=one_line(_text(meta, "site")),
         original_source=one_line(_text(meta, "source")),
-        original_published=_as_datetime(original, "original_published", zone).date()
+        original_published=_as_datetime(original, "original_published", zone)
+        .astimezone(zone)
+        .date()
         if original
         else None,
         source_url=_text(meta, "source_url"),
