@@ -209,11 +209,7 @@ def _build(meta: dict[str, Any], body_html: str, relative: str, zone: ZoneInfo) 
         tags=tuple(dict.fromkeys(_text_list(meta.get("tags"), "tags"))),
         site=one_line(_text(meta, "site")),
         original_source=one_line(_text(meta, "source")),
-        original_published=_as_datetime(original, "original_published", zone)
-        .astimezone(zone)
-        .date()
-        if original
-        else None,
+        original_published=_as_date(original, "original_published", zone) if original else None,
         source_url=_text(meta, "source_url"),
         summary=one_line(_text(meta, "summary")),
         source_path=relative,
