@@ -10,7 +10,7 @@ import hashlib
 import logging
 import os
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from publisher import fidelity
 from publisher.models import Output, RunReport
@@ -20,11 +20,20 @@ log = logging.getLogger(__name__)
 
 
 def safe_join(root: Path, relative: str) -> Path:
-    """``root / relative``, refusing any path that would leave ``root``."""
-    target = (root / relative).resolve()
-    if not target.is_relative_to(root.resolve()):
+    """``root / relative``, refusing absolute paths and ``..``: no output may leave ``root``."""
+    parts = PurePosixPath(relative).parts
+    if not parts or relative.startswith("/") or ".." in parts:
         raise ValueError(f"output path {relative!r} escapes {root}")
-    return target
+    return root / relative
+
+
+def files_under(root: Path) -> set[str]:
+    """Relative POSIX paths of every file under ``root``: one walk instead of a stat per file."""
+    found: set[str] = set()
+    for directory, _subdirs, names in os.walk(root):
+        prefix = Path(directory).relative_to(root).as_posix()
+        found.update(name if prefix == "." else f"{prefix}/{name}" for name in names)
+    return found
 
 
 def write_atomic(path: Path, body: bytes) -> None:
@@ -87,10 +96,8 @@ class Exporter:
 
     def restore_missing(self) -> None:
         """Rewrite published files that vanished from ``public/`` (e.g. the folder was wiped)."""
-        for path in sorted(set(self.hashes) - self.produced):
-            target = safe_join(self.public_dir, path)
-            if not target.exists():
-                stored = self.store.get_output(path)
-                if stored is not None:
-                    write_atomic(target, stored[1])
-                    self.report.written.append(path)
+        for path in sorted(set(self.hashes) - self.produced - files_under(self.public_dir)):
+            stored = self.store.get_output(path)
+            if stored is not None:
+                write_atomic(safe_join(self.public_dir, path), stored[1])
+                self.report.written.append(path)

@@ -92,7 +92,7 @@ def _add_entry(fg: FeedGenerator, entry: Entry) -> None:
     fe.link(href=entry.url, rel="alternate", type="text/html")
     for tag in article.tags:
         fe.category(term=xml_safe(tag))
-    rights = visible_text(article.attribution)
+    rights = xml_safe(visible_text(article.attribution))
     fe.rights(rights)
     fe.dc.dc_rights(rights)
     fe.description(summary_of(article))
@@ -101,7 +101,7 @@ def _add_entry(fg: FeedGenerator, entry: Entry) -> None:
 
 def summary_of(article: Article, limit: int = 280) -> str:
     """The article's summary, or the start of its body as plain text."""
-    text = article.summary or visible_text(article.body_html)
+    text = article.summary or visible_text(article.body_html) or article.title
     return xml_safe(text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…")
 
 

@@ -13,7 +13,7 @@ from publisher.config import SiteSettings
 from publisher.models import Article, Output
 from publisher.render import render
 from publisher.store import Listed
-from publisher.text import slugify
+from publisher.text import tag_slug
 
 HTML = "text/html; charset=utf-8"
 
@@ -25,7 +25,7 @@ def article_path(slug: str) -> str:
 
 def tag_prefix(tag: str) -> str:
     """The folder of a tag's feeds, and the stem of its page."""
-    return f"tags/{slugify(tag)}"
+    return f"tags/{tag_slug(tag)}"
 
 
 def _root(path: str) -> str:

@@ -9,7 +9,7 @@ still writing only the files whose bytes differ.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -119,11 +119,11 @@ def ingest(run: Run, reread: bool) -> Changes:
 
 
 def _feed(
-    run: Run, title: str, prefix: str, page: str, tag: str | None, cache: dict[str, str]
+    run: Run, title: str, prefix: str, page: str, tags: Sequence[str], cache: dict[str, str]
 ) -> Feed:
     settings = run.settings
     entries = []
-    for article in run.store.newest(settings.feeds.entries, tag):
+    for article in run.store.newest(settings.feeds.entries, tags):
         if article.uid not in cache:
             cache[article.uid] = render(run.env, "_content.html", article=article)
         url = f"{settings.site.base_url}{article_path(article.slug)}"
@@ -131,26 +131,32 @@ def _feed(
     return Feed(settings.site, title, prefix, page, tuple(entries))
 
 
-def _collections(run: Run, tags: Iterable[str]) -> Iterator[Output]:
-    """Feeds and listing pages of the site and of each given tag that still has articles."""
+def tag_groups(tags: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Tags by the folder they publish to: tags differing only in case or punctuation share one."""
+    groups: dict[str, list[str]] = {}
+    for tag in sorted(tags):
+        groups.setdefault(tag_prefix(tag), []).append(tag)
+    return {prefix: tuple(group) for prefix, group in groups.items()}
+
+
+def _collections(run: Run, prefixes: Iterable[str]) -> Iterator[Output]:
+    """Feeds and listing pages of the site and of the given tag folders."""
     site, store = run.settings.site, run.store
     cache: dict[str, str] = {}
-    yield from build_feeds(_feed(run, site.title, "", "index.html", None, cache))
+    groups = tag_groups(store.tags())
+    yield from build_feeds(_feed(run, site.title, "", "index.html", (), cache))
     newest = store.listing(limit=run.settings.output.index_entries)
-    yield listing_page(run.env, site, "index.html", site.title, newest, "", store.tags())
+    names = [group[0] for group in groups.values()]
+    yield listing_page(run.env, site, "index.html", site.title, newest, "", names)
     yield listing_page(run.env, site, "archive.html", "Archive", store.listing())
-    for tag in sorted(tags):
-        items = store.listing(tag)
-        if items:
-            prefix = tag_prefix(tag)
-            yield from build_feeds(
-                _feed(run, f"{site.title}: {tag}", f"{prefix}/", f"{prefix}.html", tag, cache)
-            )
-            yield listing_page(run.env, site, f"{prefix}.html", tag, items, f"{prefix}/")
+    for prefix in sorted(prefixes):
+        tags = groups[prefix]
+        title, folder, page = f"{site.title}: {tags[0]}", f"{prefix}/", f"{prefix}.html"
+        yield from build_feeds(_feed(run, title, folder, page, tags, cache))
+        yield listing_page(run.env, site, page, tags[0], store.listing(tags), folder)
 
 
-def _tag_outputs(tag: str) -> list[str]:
-    prefix = tag_prefix(tag)
+def _tag_outputs(prefix: str) -> list[str]:
     return [f"{prefix}.html", *(f"{prefix}/{kind.filename}" for kind in FEED_KINDS)]
 
 
@@ -169,10 +175,11 @@ def build(run: Run, exporter: Exporter, changes: Changes, full: bool) -> None:
     for slug in changes.gone_slugs - {a.slug for a in changes.articles}:
         exporter.remove(article_path(slug))
     if full or changes:
-        live_tags = set(store.tags())
-        _emit(exporter, "feeds and listings", lambda: list(_collections(run, tags)))
-        for tag in set(tags) - live_tags:
-            for path in _tag_outputs(tag):
+        touched = {tag_prefix(tag) for tag in tags}
+        live = set(tag_groups(store.tags()))
+        _emit(exporter, "feeds and listings", lambda: list(_collections(run, touched & live)))
+        for prefix in touched - live:
+            for path in _tag_outputs(prefix):
                 exporter.remove(path)
     if full:
         exporter.remove_unproduced()

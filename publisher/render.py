@@ -23,7 +23,7 @@ from jinja2 import (
 from markupsafe import Markup
 
 from publisher.errors import RenderError
-from publisher.text import sanitize_html, slugify
+from publisher.text import sanitize_html, tag_slug
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -58,7 +58,7 @@ def make_environment(project_templates: Path, zone: ZoneInfo = UTC_ZONE) -> Envi
     )
     env.filters["clean"] = clean
     env.filters["longdate"] = lambda value: longdate(value, zone)
-    env.filters["tagslug"] = slugify
+    env.filters["tagslug"] = tag_slug
     return env
 
 

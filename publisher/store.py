@@ -9,31 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    create_engine,
-    delete,
-    event,
-    insert,
-    inspect,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from publisher.database import create_store_engine, migrate
 from publisher.errors import ConfigError
 from publisher.models import Article, Problem
-from publisher.schema import SCHEMA_REVISION, article_tags, articles, files, meta, outputs
+from publisher.schema import article_tags, articles, files, meta, outputs
 from publisher.text import slugify
 
 Status = Literal["new", "updated", "unchanged"]
@@ -60,16 +50,55 @@ class Upserted:
     old_slug: str = ""
 
 
+@dataclass(frozen=True)
+class _Known:
+    """What ingestion needs to know of a stored article; ``id`` is ``None`` until flushed."""
+
+    id: int | None
+    uid: str
+    slug: str
+    path: str | None
+    content_hash: str
+    present: bool
+    first_seen: datetime
+    updated: datetime
+
+
+class _Index:
+    """Stored articles by path and by slug, loaded once per publish instead of once per file."""
+
+    def __init__(self, known: Iterable[_Known]) -> None:
+        self.by_path: dict[str, _Known] = {}
+        self.by_slug: dict[str, _Known] = {}
+        for item in known:
+            self.add(item)
+
+    def add(self, item: _Known) -> None:
+        if item.path is not None:
+            self.by_path[item.path] = item
+        self.by_slug[item.slug] = item
+
+
+@dataclass
+class _Pending:
+    """Rows waiting to be written in batches: executemany is far cheaper than a call per row."""
+
+    articles: list[tuple[dict[str, Any], tuple[str, ...]]] = field(default_factory=list)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.articles or self.files or self.outputs)
+
+
 class SlugConflict(Exception):
     """Two files claim the same slug."""
 
 
-def article_hash(article: Article) -> str:
-    """A hash of everything that reaches an output (the file's path and store fields excluded)."""
-    data = article.to_json()
-    for key in ("source_path", "uid", "updated", "slug"):
-        data.pop(key)
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+def article_hash(data: dict[str, Any]) -> str:
+    """A hash of an article's JSON as it reaches outputs (path and store fields left out)."""
+    kept = {k: v for k, v in data.items() if k not in ("source_path", "uid", "updated", "slug")}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
 
 
 def mint_uid(base_url: str, published: datetime, slug: str) -> str:
@@ -85,58 +114,14 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    for pragma in (
-        "journal_mode=WAL",
-        "synchronous=NORMAL",
-        "busy_timeout=10000",
-        "foreign_keys=ON",
-    ):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
-
-
-def create_store_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys, and its folder."""
-    try:
-        parsed = make_url(url)
-    except Exception as exc:
-        raise ConfigError(
-            f"database.url: cannot parse {url!r}", hint="e.g. postgresql+psycopg://user@host/db"
-        ) from exc
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(parsed, pool_pre_ping=True)
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema to :data:`SCHEMA_REVISION`; Alembic is imported only when it must run."""
-    with engine.connect() as conn:
-        if inspect(conn).has_table("alembic_version"):
-            current = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-            if current == SCHEMA_REVISION:
-                return
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-
-
 class Store:
     """Articles, their tags, the scan cache and outputs, over one SQLAlchemy engine."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._conn: Connection | None = None
+        self._index: _Index | None = None
+        self._pending = _Pending()
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -163,13 +148,51 @@ class Store:
             self._conn = conn
             try:
                 yield self
+                self.flush()
             finally:
-                self._conn = None
+                self._conn, self._index, self._pending = None, None, _Pending()
 
     @property
     def conn(self) -> Connection:
         assert self._conn is not None, "Store used outside Store.transaction()"
         return self._conn
+
+    @property
+    def flushed(self) -> Connection:
+        """The connection, after every pending row was written: for reads that must see them."""
+        self.flush()
+        return self.conn
+
+    def flush(self, batch: int = 500) -> None:
+        """Write pending rows: new articles (ids back, in order) with their tags, files, outputs."""
+        pending, self._pending = self._pending, _Pending()
+        conn = self.conn
+        for start in range(0, len(pending.articles), batch):
+            chunk = pending.articles[start : start + batch]
+            query = insert(articles).returning(articles.c.id, sort_by_parameter_order=True)
+            ids = conn.execute(query, [row for row, _tags in chunk]).scalars().all()
+            self._note_ids([row["slug"] for row, _tags in chunk], ids)
+            tags = [
+                {"article_id": i, "tag": t}
+                for i, (_row, ts) in zip(ids, chunk, strict=True)
+                for t in ts
+            ]
+            if tags:
+                conn.execute(insert(article_tags), tags)
+        for table, rows in ((files, pending.files), (outputs, pending.outputs)):
+            if rows:
+                self._delete_where_in(table.c.path, list(rows))
+                conn.execute(insert(table), list(rows.values()))
+
+    def _note_ids(self, slugs: list[str], ids: Sequence[int]) -> None:
+        """Give the index the ids the database just assigned."""
+        if self._index is not None:
+            for slug, key in zip(slugs, ids, strict=True):
+                self._index.add(replace(self._index.by_slug[slug], id=key))
+
+    def _delete_where_in(self, column: Any, values: list[str], batch: int = 500) -> None:
+        for start in range(0, len(values), batch):
+            self.conn.execute(delete(column.table).where(column.in_(values[start : start + batch])))
 
     # -- meta -------------------------------------------------------------------------------
 
@@ -188,39 +211,44 @@ class Store:
 
     def file_states(self) -> dict[str, tuple[int, int]]:
         """``path → (mtime_ns, size)`` of every file seen by the last publish."""
-        rows = self.conn.execute(select(files.c.path, files.c.mtime_ns, files.c.size))
+        rows = self.flushed.execute(select(files.c.path, files.c.mtime_ns, files.c.size))
         return {path: (mtime, size) for path, mtime, size in rows}
 
     def record_file(self, path: str, mtime_ns: int, size: int, problems: list[Problem]) -> None:
         """Remember a file as read, with the problems it had (reported again until it changes)."""
         found = json.dumps([[p.reason, p.hint, p.severity] for p in problems])
-        self.conn.execute(delete(files).where(files.c.path == path))
-        self.conn.execute(
-            insert(files).values(path=path, mtime_ns=mtime_ns, size=size, problems=found)
-        )
+        row = {"path": path, "mtime_ns": mtime_ns, "size": size, "problems": found}
+        self._pending.files[path] = row
 
     def forget_files(self, paths: Iterable[str]) -> None:
         """Drop vanished files from the cache."""
-        for path in paths:
-            self.conn.execute(delete(files).where(files.c.path == path))
+        self.flush()
+        self._delete_where_in(files.c.path, list(paths))
 
     def file_problems(self) -> list[Problem]:
         """Problems of every cached file, as they were when it was last read."""
-        rows = self.conn.execute(
-            select(files.c.path, files.c.problems).where(files.c.problems != "[]")
-        )
+        query = select(files.c.path, files.c.problems).where(files.c.problems != "[]")
+        rows = self.flushed.execute(query)
         return [Problem(path, *item) for path, found in rows for item in json.loads(found)]
 
     # -- articles ---------------------------------------------------------------------------
 
-    def _find(self, path: str, slug: str, live_paths: set[str]) -> Any:
-        row = self.conn.execute(select(articles).where(articles.c.path == path)).first()
-        if row is not None:
-            return row
-        row = self.conn.execute(select(articles).where(articles.c.slug == slug)).first()
-        if row is not None and row.present and row.path in live_paths:
-            raise SlugConflict(f"slug {slug!r} is already used by {row.path}")
-        return row
+    def _known(self) -> _Index:
+        if self._index is None:
+            columns = [getattr(articles.c, name) for name in _Known.__dataclass_fields__]
+            rows = self.flushed.execute(select(*columns))
+            self._index = _Index([_Known(*row) for row in rows])
+        return self._index
+
+    def _find(self, path: str, slug: str, live_paths: set[str]) -> _Known | None:
+        index = self._known()
+        known = index.by_path.get(path)
+        if known is not None:
+            return known
+        known = index.by_slug.get(slug)
+        if known is not None and known.present and known.path in live_paths:
+            raise SlugConflict(f"slug {slug!r} is already used by {known.path}")
+        return known
 
     def upsert_article(
         self, article: Article, base_url: str, now: datetime, live_paths: set[str]
@@ -228,45 +256,52 @@ class Store:
         """Store an article read from its file; its id is minted once and kept across edits.
 
         A file is the same article as before when it has the same path, or (after a rename)
-        the same slug as an article whose file is gone.
+        the same slug as an article whose file is gone. New articles are written in batches.
 
         :raises SlugConflict: when another live file already has the slug.
         """
-        article = replace(
-            article,
-            published=_utc(article.published),
-            updated=article.updated and _utc(article.updated),
-        )
+        updated = article.updated and _utc(article.updated)
+        article = replace(article, published=_utc(article.published), updated=updated)
         wanted = article.slug or slugify(article.title)
-        row = self._find(article.source_path, wanted, live_paths)
-        digest = article_hash(article)
-        if row is None:
-            stored = replace(
-                article,
-                slug=wanted,
-                uid=mint_uid(base_url, article.published, wanted),
-                updated=article.updated or article.published,
+        known = self._find(article.source_path, wanted, live_paths)
+        data = article.to_json()
+        digest = article_hash(data)
+        if known is None:
+            uid = mint_uid(base_url, article.published, wanted)
+            first = updated or article.published
+            stored = replace(article, slug=wanted, uid=uid, updated=first)
+            self._pending.articles.append((self._row(stored, digest, now, data), stored.tags))
+            self._known().add(
+                _Known(None, uid, wanted, article.source_path, digest, True, now, first)
             )
-            self._write_article(None, stored, digest, now)
+            if len(self._pending.articles) >= 500:  # bound the rows held in memory
+                self.flush()
             return Upserted("new", stored)
-        old = Article.from_json(json.loads(row.data))
-        slug = article.slug or row.slug
-        if digest == row.content_hash and row.present:
-            if row.path != article.source_path or slug != row.slug:
-                stored = replace(old, source_path=article.source_path, slug=slug)
-                self._write_article(row.id, stored, digest, row.first_seen)
-                return Upserted("updated", stored, old.tags, row.slug)
-            return Upserted("unchanged", old)
-        updated = article.updated if article.updated and article.updated > row.updated else now
-        stored = replace(article, slug=slug, uid=row.uid, updated=max(updated, article.published))
-        self._write_article(row.id, stored, digest, row.first_seen)
-        return Upserted("updated", stored, old.tags if row.present else (), row.slug)
+        slug = article.slug or known.slug
+        if digest == known.content_hash and known.present:
+            stored = replace(article, slug=slug, uid=known.uid, updated=known.updated)
+            if known.path == article.source_path and slug == known.slug:
+                return Upserted("unchanged", stored)
+            self._rewrite(known, stored, digest, data)
+            return Upserted("updated", stored, stored.tags, known.slug)
+        when = updated if updated and updated > known.updated else now
+        stored = replace(article, slug=slug, uid=known.uid, updated=max(when, article.published))
+        old_tags = self._tags_of(known) if known.present else ()
+        self._rewrite(known, stored, digest, data)
+        return Upserted("updated", stored, old_tags, known.slug)
 
-    def _write_article(
-        self, key: int | None, article: Article, digest: str, first_seen: datetime
-    ) -> None:
+    def _row(
+        self, article: Article, digest: str, first_seen: datetime, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The row of ``article``; ``data`` is its JSON as read, before the store's fields."""
         assert article.updated is not None
-        values = {
+        data = {
+            **data,
+            "uid": article.uid,
+            "slug": article.slug,
+            "updated": article.updated.isoformat(),
+        }
+        return {
             "uid": article.uid,
             "slug": article.slug,
             "path": article.source_path,
@@ -277,22 +312,34 @@ class Store:
             "published": article.published,
             "updated": article.updated,
             "present": True,
-            "data": json.dumps(article.to_json()),
+            "data": json.dumps(data),
         }
-        if key is None:
-            inserted = self.conn.execute(insert(articles).values(**values)).inserted_primary_key
-            assert inserted is not None
-            key = int(inserted[0])
-        else:
-            self.conn.execute(update(articles).where(articles.c.id == key).values(**values))
-            self.conn.execute(delete(article_tags).where(article_tags.c.article_id == key))
+
+    def _tags_of(self, known: _Known) -> tuple[str, ...]:
+        query = select(article_tags.c.tag).where(article_tags.c.article_id == known.id)
+        return tuple(self.flushed.execute(query).scalars())
+
+    def _rewrite(self, known: _Known, article: Article, digest: str, data: dict[str, Any]) -> None:
+        """Update an article that already has a row (rare next to new ones: not batched)."""
+        conn = self.flushed
+        if known.id is None:  # written by the flush just above
+            known = self._known().by_slug[known.slug]
+        assert known.id is not None and article.updated is not None
+        values = self._row(article, digest, known.first_seen, data)
+        conn.execute(update(articles).where(articles.c.id == known.id).values(**values))
+        conn.execute(delete(article_tags).where(article_tags.c.article_id == known.id))
         if article.tags:
-            self.conn.execute(
-                insert(article_tags), [{"article_id": key, "tag": t} for t in article.tags]
-            )
+            rows = [{"article_id": known.id, "tag": tag} for tag in article.tags]
+            conn.execute(insert(article_tags), rows)
+        self._known().add(
+            replace(known, slug=article.slug, path=article.source_path, content_hash=digest,
+                    present=True, updated=article.updated)
+        )  # fmt: skip
 
     def withdraw(self, paths: Iterable[str]) -> list[Article]:
         """Mark the articles of vanished files as not present; their ids stay reserved."""
+        self.flush()
+        self._index = None
         gone = []
         for path in paths:
             row = self.conn.execute(
@@ -307,26 +354,25 @@ class Store:
             self.conn.execute(delete(article_tags).where(article_tags.c.article_id == row.id))
         return gone
 
-    def _present(self, tag: str | None) -> Any:
+    def _present(self, tags: Sequence[str]) -> Any:
         query = select(articles).where(articles.c.present)
-        if tag is not None:
-            query = query.join(article_tags, article_tags.c.article_id == articles.c.id).where(
-                article_tags.c.tag == tag
-            )
+        if tags:
+            tagged = select(article_tags.c.article_id).where(article_tags.c.tag.in_(tags))
+            query = query.where(articles.c.id.in_(tagged))
         return query.order_by(articles.c.published.desc(), articles.c.id.desc())
 
-    def newest(self, limit: int, tag: str | None = None) -> list[Article]:
-        """The newest present articles, newest first, optionally with one tag."""
-        rows = self.conn.execute(self._present(tag).limit(limit))
+    def newest(self, limit: int, tags: Sequence[str] = ()) -> list[Article]:
+        """The newest present articles, newest first; with ``tags``, those with any of them."""
+        rows = self.flushed.execute(self._present(tags).limit(limit))
         return [Article.from_json(json.loads(row.data)) for row in rows]
 
     def each_article(self) -> Iterator[Article]:
         """Every present article, newest first, streamed rather than loaded at once."""
-        result = self.conn.execute(self._present(None), execution_options={"yield_per": 200})
+        result = self.flushed.execute(self._present(()), execution_options={"yield_per": 200})
         for row in result:
             yield Article.from_json(json.loads(row.data))
 
-    def listing(self, tag: str | None = None, limit: int | None = None) -> list[Listed]:
+    def listing(self, tags: Sequence[str] = (), limit: int | None = None) -> list[Listed]:
         """Title, author and date of present articles, newest first, for listing pages."""
         columns = (
             articles.c.uid,
@@ -335,46 +381,50 @@ class Store:
             articles.c.author,
             articles.c.published,
         )
-        query = self._present(tag).with_only_columns(*columns)
-        rows = self.conn.execute(query.limit(limit) if limit else query)
+        query = self._present(tags).with_only_columns(*columns)
+        rows = self.flushed.execute(query.limit(limit) if limit else query)
         return [Listed(*row) for row in rows]
 
     def tags(self) -> list[str]:
         """Every tag of a present article."""
         return list(
-            self.conn.execute(
+            self.flushed.execute(
                 select(article_tags.c.tag).distinct().order_by(article_tags.c.tag)
             ).scalars()
         )
 
     def article_count(self) -> int:
         """How many articles are present."""
-        return len(self.conn.execute(select(articles.c.id).where(articles.c.present)).all())
+        return len(self.flushed.execute(select(articles.c.id).where(articles.c.present)).all())
 
     # -- outputs ----------------------------------------------------------------------------
 
     def output_hashes(self) -> dict[str, str]:
         """``path → sha256`` of every stored output."""
-        rows = self.conn.execute(select(outputs.c.path, outputs.c.sha256))
+        rows = self.flushed.execute(select(outputs.c.path, outputs.c.sha256))
         return {path: digest for path, digest in rows}
 
     def put_output(
         self, path: str, media_type: str, body: bytes, sha256: str, now: datetime
     ) -> None:
         """Store an output's bytes so a web process sharing only the database can serve it."""
-        self.conn.execute(delete(outputs).where(outputs.c.path == path))
-        self.conn.execute(
-            insert(outputs).values(
-                path=path, media_type=media_type, sha256=sha256, updated=now, body=body
-            )
-        )
+        row = {
+            "path": path,
+            "media_type": media_type,
+            "sha256": sha256,
+            "updated": now,
+            "body": body,
+        }
+        self._pending.outputs[path] = row
+        if len(self._pending.outputs) >= 200:  # bound the bytes held in memory
+            self.flush()
 
     def get_output(self, path: str) -> tuple[str, bytes, str, datetime] | None:
         """``(media_type, body, sha256, updated)`` of one output."""
         query = select(outputs.c.media_type, outputs.c.body, outputs.c.sha256, outputs.c.updated)
-        row = self.conn.execute(query.where(outputs.c.path == path)).first()
+        row = self.flushed.execute(query.where(outputs.c.path == path)).first()
         return None if row is None else (row[0], bytes(row[1]), row[2], row[3])
 
     def delete_output(self, path: str) -> None:
         """Forget an output that no longer exists."""
-        self.conn.execute(delete(outputs).where(outputs.c.path == path))
+        self.flushed.execute(delete(outputs).where(outputs.c.path == path))

@@ -6,6 +6,7 @@ XML 1.0 forbids) or what a browser must never run (the sanitiser's allow-list).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -14,6 +15,7 @@ import nh3
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_SYMBOLS = re.compile(r"[\s\-_.,:;'’/]+")  # separators a slug may drop without losing meaning
 
 ALLOWED_TAGS = frozenset(
     {
@@ -46,8 +48,24 @@ def one_line(text: str) -> str:
 def slugify(text: str, limit: int = 80) -> str:
     """A URL-safe ASCII slug; ``"article"`` when nothing is left."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = _NOT_SLUG.sub("-", ascii_text.lower()).strip("-")
-    return slug[:limit].rstrip("-") or "article"
+    slug = _NOT_SLUG.sub("-", ascii_text.lower()).strip("-")[:limit].rstrip("-")
+    if slug:
+        return slug
+    # Nothing transliterates (中文, 日本語): a short stable hash keeps such slugs apart.
+    return f"u-{_short_hash(text)}" if text.strip() else "article"
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.strip().casefold().encode("utf-8", "replace")).hexdigest()[:10]
+
+
+def tag_slug(tag: str) -> str:
+    """A tag's URL name. Case, spaces and separators do not count ("US NATO" = "us-nato"), but
+    symbols do: "C++" gets a hash suffix so it never shares "C"'s page."""
+    slug = slugify(tag)
+    if _SYMBOLS.sub("", tag).isalnum() or slug.startswith("u-"):
+        return slug
+    return f"{slug}-{_short_hash(tag)}"
 
 
 def sanitize_html(html: str) -> str:
@@ -69,6 +87,7 @@ def visible_text(html: str) -> str:
     Used on both sides of the fidelity check, so ``<u>x</u>`` and ``x`` compare equal and
     entities compare equal to the characters they stand for.
     """
+    html = xml_safe(html)
     if not html.strip():
         return ""
     root = lxml.html.fragment_fromstring(html, create_parent="div")

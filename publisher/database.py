@@ -1,0 +1,61 @@
+"""Engines and migrations: the plumbing under :mod:`publisher.store`.
+
+SQLite gets WAL, a busy timeout and foreign keys; Alembic runs only when the schema is behind,
+so a publish that finds it current pays no import of Alembic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+
+from publisher.errors import ConfigError
+from publisher.schema import SCHEMA_REVISION
+
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for ``url``; for SQLite, its folder is created and its pragmas set.
+
+    :raises ConfigError: when the URL cannot be parsed.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        hint = "e.g. postgresql+psycopg://user@host/db or sqlite:///var/publisher.db"
+        raise ConfigError(f"database.url: cannot parse {url!r}", hint=hint) from exc
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to :data:`SCHEMA_REVISION`."""
+    with engine.connect() as conn:
+        if inspect(conn).has_table("alembic_version"):
+            current = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+            if current == SCHEMA_REVISION:
+                return
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
