@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
@@ -47,6 +48,29 @@ def write_atomic(path: Path, body: bytes) -> None:
         temporary.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class Checked:
+    """An output after the gate: its hash, and the reasons it may not be published."""
+
+    output: Output
+    digest: str
+    errors: tuple[str, ...] = ()
+
+
+def gate(output: Output) -> Checked:
+    """Run the fidelity gate and hash the bytes (in a worker process for large batches).
+
+    The articles are dropped from the result: only the bytes need to travel back.
+    """
+    errors = tuple(f"{error} ({error.hint})" for error in fidelity.check(output))
+    return Checked(replace(output, articles=()), hashlib.sha256(output.body).hexdigest(), errors)
+
+
+def failed(path: str, reason: str) -> Checked:
+    """An output that could not even be rendered."""
+    return Checked(Output(path, "", b""), "", (f"{path}: {reason}",))
+
+
 class Exporter:
     """Publishes outputs to ``public/`` and the store, remembering what this run produced."""
 
@@ -56,15 +80,21 @@ class Exporter:
         self.produced: set[str] = set()
 
     def emit(self, output: Output) -> None:
-        """Publish one output unless the gate refuses it or it is unchanged."""
+        """Gate and publish one output."""
+        self.publish(gate(output))
+
+    def publish(self, checked: Checked) -> None:
+        """Publish a gated output unless it was refused or is unchanged.
+
+        What was published before stays in place when the new version is refused.
+        """
+        output, digest = checked.output, checked.digest
         self.produced.add(output.path)
-        errors = fidelity.check(output)
-        if errors:
-            for error in errors:
-                log.error("%s (%s)", error, error.hint)
-                self.report.refused.append(str(error))
+        if checked.errors:
+            for error in checked.errors:
+                log.error("%s", error)
+                self.report.refused.append(error)
             return
-        digest = hashlib.sha256(output.body).hexdigest()
         target = safe_join(self.public_dir, output.path)
         if self.hashes.get(output.path) == digest and target.exists():
             return
@@ -73,12 +103,6 @@ class Exporter:
             self.store.put_output(output.path, output.media_type, output.body, digest, self.now)
             self.hashes[output.path] = digest
         self.report.written.append(output.path)
-
-    def refuse(self, path: str, reason: str) -> None:
-        """Record an output that could not be rendered; what was published before stays."""
-        self.produced.add(path)
-        log.error("%s: %s", path, reason)
-        self.report.refused.append(f"{path}: {reason}")
 
     def remove(self, path: str) -> None:
         """Withdraw an output from ``public/`` and the store."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import lru_cache
 
 from lxml import etree
 
@@ -58,9 +59,14 @@ EXTRACTORS: dict[str, Callable[[bytes], dict[str, str]]] = {
 
 def required_texts(article: Article) -> list[tuple[str, str]]:
     """``(what, text)`` pairs an output must contain for ``article``, as a reader sees them."""
+    return _required(article.attribution, article.disclaimer)
+
+
+@lru_cache(maxsize=4096)  # an article's texts are checked in its page and in several feeds
+def _required(attribution: str, disclaimer: tuple[str, ...]) -> list[tuple[str, str]]:
     # Outputs cannot carry what XML forbids: ingestion strips it, so the comparison does too.
-    required = [("attribution", visible_text(xml_safe(article.attribution)))]
-    required += [("disclaimer", visible_text(xml_safe(p))) for p in article.disclaimer]
+    required = [("attribution", visible_text(xml_safe(attribution)))]
+    required += [("disclaimer", visible_text(xml_safe(p))) for p in disclaimer]
     return [(what, text) for what, text in required if text]
 
 

@@ -40,7 +40,7 @@ class Article:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (dates as ISO strings, tuples as lists)."""
-        data = dataclasses.asdict(self)
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for key, value in data.items():
             if isinstance(value, date | datetime):
                 data[key] = value.isoformat()

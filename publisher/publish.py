@@ -12,19 +12,21 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
 
 from publisher import __version__
 from publisher.capture import Profile, load_profiles
-from publisher.config import Settings
+from publisher.config import Settings, SiteSettings
 from publisher.errors import RenderError
-from publisher.export import Exporter
+from publisher.export import Checked, Exporter, failed, gate
 from publisher.feeds import FEED_KINDS, Entry, Feed, build_feeds
 from publisher.models import Article, Output, Problem, RunReport
 from publisher.pages import article_page, article_path, listing_page, tag_prefix
+from publisher.parallel import fan_out
 from publisher.render import make_environment, render, templates_signature
-from publisher.sources import ContentFile, read_article, scan
+from publisher.sources import ContentFile, ReadResult, read_article, scan
 from publisher.store import SlugConflict, Store
 
 Progress = Callable[[str, int, int], None]
@@ -36,14 +38,25 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 
 @dataclass
 class Changes:
-    """What ingestion changed, so the build touches only what can contain it."""
+    """What ingestion changed, so the build touches only what can contain it.
 
+    Changed articles are kept only for an incremental build; a full one streams them all
+    from the store instead of holding thousands in memory.
+    """
+
+    keep: bool
+    count: int = 0
     articles: list[Article] = field(default_factory=list)
     gone_slugs: set[str] = field(default_factory=set)
     tags: set[str] = field(default_factory=set)
 
+    def add(self, article: Article) -> None:
+        self.count += 1
+        if self.keep:
+            self.articles.append(article)
+
     def __bool__(self) -> bool:
-        return bool(self.articles or self.gone_slugs)
+        return bool(self.count or self.gone_slugs)
 
 
 @dataclass
@@ -66,24 +79,27 @@ class Run:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def _ingest_file(run: Run, item: ContentFile, live: set[str], changes: Changes) -> None:
-    settings = run.settings
-    result = read_article(item.path, item.relative, run.profiles, settings.zone)
+def _read(state: tuple[list[Profile], ZoneInfo], item: ContentFile) -> ReadResult:
+    profiles, zone = state
+    return read_article(item.path, item.relative, profiles, zone)
+
+
+def _store_file(
+    run: Run, item: ContentFile, result: ReadResult, live: set[str], changes: Changes
+) -> None:
     problems = result.problems
     if result.article is not None:
+        base_url = run.settings.site.base_url
         try:
-            done = run.store.upsert_article(result.article, settings.site.base_url, run.now, live)
+            done = run.store.upsert_article(result.article, base_url, run.now, live)
         except SlugConflict as conflict:
             # Not cached: the file is read again next run, when the other file may be gone.
             hint = "set a different `slug:` in its front matter"
             run.report.skipped.append(Problem(item.relative, str(conflict), hint))
             return
-        if done.status == "new":
-            run.report.new.append(item.relative)
-        elif done.status == "updated":
-            run.report.updated.append(item.relative)
         if done.status != "unchanged":
-            changes.articles.append(done.article)
+            (run.report.new if done.status == "new" else run.report.updated).append(item.relative)
+            changes.add(done.article)
             changes.tags.update(done.article.tags, done.old_tags)
             if done.old_slug and done.old_slug != done.article.slug:
                 changes.gone_slugs.add(done.old_slug)
@@ -104,9 +120,10 @@ def ingest(run: Run, reread: bool) -> Changes:
             report.unchanged += 1
         else:
             todo.append(item)
-    changes = Changes()
-    for done, item in enumerate(todo, 1):
-        _ingest_file(run, item, live, changes)
+    changes = Changes(keep=not reread)
+    results = fan_out(_read, (run.profiles, settings.zone), todo)
+    for done, (item, result) in enumerate(zip(todo, results, strict=True), 1):
+        _store_file(run, item, result, live, changes)
         run.progress("read", done, len(todo))
     vanished = set(cached) - live
     for article in store.withdraw(sorted(vanished)):
@@ -160,44 +177,41 @@ def _tag_outputs(prefix: str) -> list[str]:
     return [f"{prefix}.html", *(f"{prefix}/{kind.filename}" for kind in FEED_KINDS)]
 
 
+def _page(state: tuple[Environment, SiteSettings], article: Article) -> Checked:
+    env, site = state
+    try:
+        return gate(article_page(env, site, article))
+    except RenderError as exc:
+        return failed(article_path(article.slug), str(exc))
+
+
 def build(run: Run, exporter: Exporter, changes: Changes, full: bool) -> None:
     """Render and export what ``changes`` touches (everything when ``full``)."""
     store = run.store
     if full:
-        total = store.article_count()
-        articles: Iterable[Article] = store.each_article()
-        tags: Iterable[str] = store.tags()
+        total, articles, tags = store.article_count(), store.each_article(), store.tags()
     else:
-        total, articles, tags = len(changes.articles), changes.articles, changes.tags
-    for done, article in enumerate(articles, 1):
-        _emit(exporter, article_path(article.slug), _page_maker(run, article))
+        total, articles, tags = len(changes.articles), iter(changes.articles), list(changes.tags)
+        for slug in changes.gone_slugs - {a.slug for a in changes.articles}:
+            exporter.remove(article_path(slug))
+    pages = fan_out(_page, (run.env, run.settings.site), articles)
+    for done, checked in enumerate(pages, 1):
+        exporter.publish(checked)
         run.progress("render", done, total)
-    for slug in changes.gone_slugs - {a.slug for a in changes.articles}:
-        exporter.remove(article_path(slug))
     if full or changes:
         touched = {tag_prefix(tag) for tag in tags}
         live = set(tag_groups(store.tags()))
-        _emit(exporter, "feeds and listings", lambda: list(_collections(run, touched & live)))
+        try:
+            for output in _collections(run, touched & live):
+                exporter.emit(output)
+        except RenderError as exc:
+            exporter.publish(failed("feeds and listings", str(exc)))
         for prefix in touched - live:
             for path in _tag_outputs(prefix):
                 exporter.remove(path)
-    if full:
+    if full and not run.report.refused:  # with a refusal, what was published before stays
         exporter.remove_unproduced()
     exporter.restore_missing()
-
-
-def _page_maker(run: Run, article: Article) -> Callable[[], list[Output]]:
-    return lambda: [article_page(run.env, run.settings.site, article)]
-
-
-def _emit(exporter: Exporter, what: str, make: Callable[[], list[Output]]) -> None:
-    try:
-        outputs = make()
-    except RenderError as exc:
-        exporter.refuse(what, str(exc))
-        return
-    for output in outputs:
-        exporter.emit(output)
 
 
 def publish(settings: Settings, now: datetime, progress: Progress = _no_progress) -> RunReport:

@@ -91,6 +91,10 @@ class _Pending:
         return bool(self.articles or self.files or self.outputs)
 
 
+_KNOWN_COLUMNS = [getattr(articles.c, name) for name in _Known.__dataclass_fields__]
+INDEX_AFTER = 64  # look-ups per publish before the whole index is cheaper than more queries
+
+
 class SlugConflict(Exception):
     """Two files claim the same slug."""
 
@@ -121,6 +125,7 @@ class Store:
         self.engine = engine
         self._conn: Connection | None = None
         self._index: _Index | None = None
+        self._lookups = 0
         self._pending = _Pending()
 
     @classmethod
@@ -151,6 +156,7 @@ class Store:
                 self.flush()
             finally:
                 self._conn, self._index, self._pending = None, None, _Pending()
+                self._lookups = 0
 
     @property
     def conn(self) -> Connection:
@@ -235,18 +241,27 @@ class Store:
 
     def _known(self) -> _Index:
         if self._index is None:
-            columns = [getattr(articles.c, name) for name in _Known.__dataclass_fields__]
-            rows = self.flushed.execute(select(*columns))
+            rows = self.flushed.execute(select(*_KNOWN_COLUMNS))
             self._index = _Index([_Known(*row) for row in rows])
         return self._index
 
-    def _find(self, path: str, slug: str, live_paths: set[str]) -> _Known | None:
+    def _lookup(self, path: str, slug: str) -> _Known | None:
+        """By path, else by slug. A few look-ups query; many load the whole index once."""
+        self._lookups += 1
+        if self._index is None and self._lookups <= INDEX_AFTER:
+            for condition in (articles.c.path == path, articles.c.slug == slug):
+                row = self.flushed.execute(select(*_KNOWN_COLUMNS).where(condition)).first()
+                if row is not None:
+                    return _Known(*row)
+            return None
         index = self._known()
-        known = index.by_path.get(path)
-        if known is not None:
+        return index.by_path.get(path) or index.by_slug.get(slug)
+
+    def _find(self, path: str, slug: str, live_paths: set[str]) -> _Known | None:
+        known = self._lookup(path, slug)
+        if known is None or known.path == path:
             return known
-        known = index.by_slug.get(slug)
-        if known is not None and known.present and known.path in live_paths:
+        if known.present and known.path in live_paths:
             raise SlugConflict(f"slug {slug!r} is already used by {known.path}")
         return known
 
@@ -271,9 +286,10 @@ class Store:
             first = updated or article.published
             stored = replace(article, slug=wanted, uid=uid, updated=first)
             self._pending.articles.append((self._row(stored, digest, now, data), stored.tags))
-            self._known().add(
-                _Known(None, uid, wanted, article.source_path, digest, True, now, first)
-            )
+            if self._index is not None:
+                self._index.add(
+                    _Known(None, uid, wanted, article.source_path, digest, True, now, first)
+                )
             if len(self._pending.articles) >= 500:  # bound the rows held in memory
                 self.flush()
             return Upserted("new", stored)
@@ -331,7 +347,8 @@ class Store:
         if article.tags:
             rows = [{"article_id": known.id, "tag": tag} for tag in article.tags]
             conn.execute(insert(article_tags), rows)
-        self._known().add(
+        if self._index is not None:
+            self._index.add(
             replace(known, slug=article.slug, path=article.source_path, content_hash=digest,
                     present=True, updated=article.updated)
         )  # fmt: skip
