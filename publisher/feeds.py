@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 from feedgen.feed import FeedGenerator
 
@@ -28,6 +29,11 @@ class Entry:
     article: Article
     content_html: str
     url: str
+
+    @cached_property
+    def summary(self) -> str:
+        """Computed once, though Atom, RSS and JSON each carry it."""
+        return summary_of(self.article)
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,7 @@ def _add_entry(fg: FeedGenerator, entry: Entry) -> None:
     rights = xml_safe(visible_text(article.attribution))
     fe.rights(rights)
     fe.dc.dc_rights(rights)
-    fe.description(summary_of(article))
+    fe.description(entry.summary)
     fe.content(xml_safe(entry.content_html), type="html")
 
 
@@ -123,7 +129,7 @@ def _json_item(entry: Entry) -> dict[str, object]:
     if article.source_url:
         item["external_url"] = article.source_url
     item["content_html"] = entry.content_html
-    item["summary"] = summary_of(article)
+    item["summary"] = entry.summary
     item["date_published"] = _rfc3339(article.published)
     item["date_modified"] = _rfc3339(article.updated or article.published)
     if article.author:

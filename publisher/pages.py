@@ -23,6 +23,11 @@ def article_path(slug: str) -> str:
     return f"articles/{slug}.html"
 
 
+def archive_path(year: int) -> str:
+    """The archive page of one year."""
+    return f"archive/{year}.html"
+
+
 def tag_prefix(tag: str) -> str:
     """The folder of a tag's feeds, and the stem of its page."""
     return f"tags/{tag_slug(tag)}"

@@ -9,7 +9,7 @@ still writing only the files whose bytes differ.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -21,11 +21,11 @@ from publisher.capture import Profile, load_profiles
 from publisher.config import Settings, SiteSettings
 from publisher.errors import RenderError
 from publisher.export import Checked, Exporter, failed, gate
-from publisher.feeds import FEED_KINDS, Entry, Feed, build_feeds
-from publisher.models import Article, Output, Problem, RunReport
-from publisher.pages import article_page, article_path, listing_page, tag_prefix
+from publisher.listings import Lists, Scope
+from publisher.models import Article, Problem, RunReport
+from publisher.pages import article_page, article_path
 from publisher.parallel import fan_out
-from publisher.render import make_environment, render, templates_signature
+from publisher.render import make_environment, templates_signature
 from publisher.sources import ContentFile, ReadResult, read_article, scan
 from publisher.store import SlugConflict, Store
 
@@ -48,7 +48,7 @@ class Changes:
     count: int = 0
     articles: list[Article] = field(default_factory=list)
     gone_slugs: set[str] = field(default_factory=set)
-    tags: set[str] = field(default_factory=set)
+    scope: Scope = field(default_factory=Scope)
 
     def add(self, article: Article) -> None:
         self.count += 1
@@ -100,7 +100,9 @@ def _store_file(
         if done.status != "unchanged":
             (run.report.new if done.status == "new" else run.report.updated).append(item.relative)
             changes.add(done.article)
-            changes.tags.update(done.article.tags, done.old_tags)
+            zone = run.settings.zone
+            changes.scope.add(done.article.tags, done.article.published, zone=zone)
+            changes.scope.add(done.old_tags, done.old_published, zone=zone)
             if done.old_slug and done.old_slug != done.article.slug:
                 changes.gone_slugs.add(done.old_slug)
     run.store.record_file(item.relative, item.mtime_ns, item.size, problems)
@@ -129,52 +131,10 @@ def ingest(run: Run, reread: bool) -> Changes:
     for article in store.withdraw(sorted(vanished)):
         report.removed.append(article.source_path)
         changes.gone_slugs.add(article.slug)
-        changes.tags.update(article.tags)
+        changes.scope.add(article.tags, article.published, zone=settings.zone)
     store.forget_files(vanished)
     report.skipped += store.file_problems()
     return changes
-
-
-def _feed(
-    run: Run, title: str, prefix: str, page: str, tags: Sequence[str], cache: dict[str, str]
-) -> Feed:
-    settings = run.settings
-    entries = []
-    for article in run.store.newest(settings.feeds.entries, tags):
-        if article.uid not in cache:
-            cache[article.uid] = render(run.env, "_content.html", article=article)
-        url = f"{settings.site.base_url}{article_path(article.slug)}"
-        entries.append(Entry(article, cache[article.uid], url))
-    return Feed(settings.site, title, prefix, page, tuple(entries))
-
-
-def tag_groups(tags: Iterable[str]) -> dict[str, tuple[str, ...]]:
-    """Tags by the folder they publish to: tags differing only in case or punctuation share one."""
-    groups: dict[str, list[str]] = {}
-    for tag in sorted(tags):
-        groups.setdefault(tag_prefix(tag), []).append(tag)
-    return {prefix: tuple(group) for prefix, group in groups.items()}
-
-
-def _collections(run: Run, prefixes: Iterable[str]) -> Iterator[Output]:
-    """Feeds and listing pages of the site and of the given tag folders."""
-    site, store = run.settings.site, run.store
-    cache: dict[str, str] = {}
-    groups = tag_groups(store.tags())
-    yield from build_feeds(_feed(run, site.title, "", "index.html", (), cache))
-    newest = store.listing(limit=run.settings.output.index_entries)
-    names = [group[0] for group in groups.values()]
-    yield listing_page(run.env, site, "index.html", site.title, newest, "", names)
-    yield listing_page(run.env, site, "archive.html", "Archive", store.listing())
-    for prefix in sorted(prefixes):
-        tags = groups[prefix]
-        title, folder, page = f"{site.title}: {tags[0]}", f"{prefix}/", f"{prefix}.html"
-        yield from build_feeds(_feed(run, title, folder, page, tags, cache))
-        yield listing_page(run.env, site, page, tags[0], store.listing(tags), folder)
-
-
-def _tag_outputs(prefix: str) -> list[str]:
-    return [f"{prefix}.html", *(f"{prefix}/{kind.filename}" for kind in FEED_KINDS)]
 
 
 def _page(state: tuple[Environment, SiteSettings], article: Article) -> Checked:
@@ -189,9 +149,9 @@ def build(run: Run, exporter: Exporter, changes: Changes, full: bool) -> None:
     """Render and export what ``changes`` touches (everything when ``full``)."""
     store = run.store
     if full:
-        total, articles, tags = store.article_count(), store.each_article(), store.tags()
+        total, articles = store.article_count(), store.each_article()
     else:
-        total, articles, tags = len(changes.articles), iter(changes.articles), list(changes.tags)
+        total, articles = len(changes.articles), iter(changes.articles)
         for slug in changes.gone_slugs - {a.slug for a in changes.articles}:
             exporter.remove(article_path(slug))
     pages = fan_out(_page, (run.env, run.settings.site), articles)
@@ -199,16 +159,15 @@ def build(run: Run, exporter: Exporter, changes: Changes, full: bool) -> None:
         exporter.publish(checked)
         run.progress("render", done, total)
     if full or changes:
-        touched = {tag_prefix(tag) for tag in tags}
-        live = set(tag_groups(store.tags()))
+        lists = Lists(store, run.env, run.settings)
+        scope = Scope(set(store.tags()), set(lists.years)) if full else changes.scope
         try:
-            for output in _collections(run, touched & live):
+            for output in lists.build(scope):
                 exporter.emit(output)
         except RenderError as exc:
             exporter.publish(failed("feeds and listings", str(exc)))
-        for prefix in touched - live:
-            for path in _tag_outputs(prefix):
-                exporter.remove(path)
+        for path in lists.stale(scope):
+            exporter.remove(path)
     if full and not run.report.refused:  # with a refusal, what was published before stays
         exporter.remove_unproduced()
     exporter.restore_missing()

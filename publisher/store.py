@@ -48,6 +48,7 @@ class Upserted:
     article: Article
     old_tags: tuple[str, ...] = ()
     old_slug: str = ""
+    old_published: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class _Known:
     present: bool
     first_seen: datetime
     updated: datetime
+    published: datetime
 
 
 class _Index:
@@ -287,8 +289,9 @@ class Store:
             stored = replace(article, slug=wanted, uid=uid, updated=first)
             self._pending.articles.append((self._row(stored, digest, now, data), stored.tags))
             if self._index is not None:
+                path, published = article.source_path, article.published
                 self._index.add(
-                    _Known(None, uid, wanted, article.source_path, digest, True, now, first)
+                    _Known(None, uid, wanted, path, digest, True, now, first, published)
                 )
             if len(self._pending.articles) >= 500:  # bound the rows held in memory
                 self.flush()
@@ -299,12 +302,12 @@ class Store:
             if known.path == article.source_path and slug == known.slug:
                 return Upserted("unchanged", stored)
             self._rewrite(known, stored, digest, data)
-            return Upserted("updated", stored, stored.tags, known.slug)
+            return Upserted("updated", stored, stored.tags, known.slug, known.published)
         when = updated if updated and updated > known.updated else now
         stored = replace(article, slug=slug, uid=known.uid, updated=max(when, article.published))
         old_tags = self._tags_of(known) if known.present else ()
         self._rewrite(known, stored, digest, data)
-        return Upserted("updated", stored, old_tags, known.slug)
+        return Upserted("updated", stored, old_tags, known.slug, known.published)
 
     def _row(
         self, article: Article, digest: str, first_seen: datetime, data: dict[str, Any]
@@ -350,7 +353,7 @@ class Store:
         if self._index is not None:
             self._index.add(
             replace(known, slug=article.slug, path=article.source_path, content_hash=digest,
-                    present=True, updated=article.updated)
+                    present=True, updated=article.updated, published=article.published)
         )  # fmt: skip
 
     def withdraw(self, paths: Iterable[str]) -> list[Article]:
@@ -389,8 +392,16 @@ class Store:
         for row in result:
             yield Article.from_json(json.loads(row.data))
 
-    def listing(self, tags: Sequence[str] = (), limit: int | None = None) -> list[Listed]:
-        """Title, author and date of present articles, newest first, for listing pages."""
+    def listing(
+        self,
+        tags: Sequence[str] = (),
+        limit: int | None = None,
+        between: tuple[datetime, datetime] | None = None,
+    ) -> list[Listed]:
+        """Title, author and date of present articles, newest first, for listing pages.
+
+        ``between`` keeps those published in ``[start, end)``.
+        """
         columns = (
             articles.c.uid,
             articles.c.slug,
@@ -399,8 +410,16 @@ class Store:
             articles.c.published,
         )
         query = self._present(tags).with_only_columns(*columns)
+        if between is not None:
+            start, end = (_utc(moment) for moment in between)
+            query = query.where(articles.c.published >= start, articles.c.published < end)
         rows = self.flushed.execute(query.limit(limit) if limit else query)
         return [Listed(*row) for row in rows]
+
+    def published_times(self) -> list[datetime]:
+        """When each present article was published."""
+        query = select(articles.c.published).where(articles.c.present)
+        return list(self.flushed.execute(query).scalars())
 
     def tags(self) -> list[str]:
         """Every tag of a present article."""

@@ -19,7 +19,14 @@ def test_bundled_content_is_published_everywhere(db_project: Project) -> None:
     report = db_project.publish()
     assert len(report.new) == 4 and not report.skipped and not report.refused
     files = set(db_project.tree())
-    assert {"index.html", "archive.html", "atom.xml", "rss.xml", "feed.json"} <= files
+    assert {
+        "index.html",
+        "archive.html",
+        "archive/2024.html",
+        "atom.xml",
+        "rss.xml",
+        "feed.json",
+    } <= files
     assert {f"tags/rivers/{name}" for name in ("atom.xml", "rss.xml", "feed.json")} <= files
     assert "tags/rivers.html" in files
     assert len([f for f in files if f.startswith("articles/")]) == 4
@@ -180,3 +187,19 @@ def test_outputs_are_recorded_in_the_store_for_a_web_process(db_project: Project
         store.close()
     assert media_type == "application/atom+xml; charset=utf-8"
     assert body == (db_project.public / "atom.xml").read_bytes()
+
+
+def test_archive_is_split_by_year_and_follows_date_edits(db_project: Project) -> None:
+    db_project.publish()
+    archive = (db_project.public / "archive.html").read_text()
+    assert 'href="archive/2024.html"' in archive and "4 articles" in archive
+    path = db_project.root / "content" / "tidal-pools-census.md"
+    path.write_text(path.read_text().replace("date: 2024-05-18", "date: 2023-05-18"))
+    db_project.publish(NOW + timedelta(hours=1))
+    year_2023 = (db_project.public / "archive" / "2023.html").read_text()
+    year_2024 = (db_project.public / "archive" / "2024.html").read_text()
+    assert "Volunteers Count" in year_2023 and "Volunteers Count" not in year_2024
+    path.unlink()
+    db_project.publish(NOW + timedelta(hours=2))
+    assert not (db_project.public / "archive" / "2023.html").exists()
+    assert "2023" not in (db_project.public / "archive.html").read_text()
