@@ -8,9 +8,13 @@ cron job waits for):
 - ``unchanged``: a second publish with nothing changed (scan and compare only);
 - ``incremental``: a publish after adding one new article to the N-article root.
 
-Peak RSS is the child's own ``ru_maxrss`` from :func:`os.wait4`, so neither this script nor
-other children count. Why: publishing is meant to be proportional to what changed, and one new
-article in a large archive must stay cheap; these figures show whether it is (targets below).
+Memory is reported twice: peak RSS is ``ru_maxrss`` from :func:`os.wait4` (the largest single
+process: the publisher or one of the workers it forks for large batches), and tree PSS is the
+peak of the summed proportional set size of the publisher and its workers, sampled every 20 ms.
+The memory target applies to the larger of the two.
+
+Why: publishing is meant to be proportional to what changed, and one new article in a large
+archive must stay cheap; these figures show whether it is (targets below).
 
 The corpus is synthetic and deterministic (``random.Random`` seeded per article): half Harbor
 Wire ``.txt`` captures, half Markdown files, each with about 8 KB of body text, 20 tags and dates
@@ -29,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -37,6 +42,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = PROJECT / "bench" / "results" / "publish.json"
+DEFAULT_WORKDIR = PROJECT / "bench" / "results" / "work"
 BODY_BYTES = 8 * 1024
 FIRST_DATE = date(2015, 1, 1)
 DATE_SPAN_DAYS = 3650
@@ -93,6 +99,7 @@ class Process:
 
     wall_s: float
     max_rss_kib: int
+    tree_pss_kib: int
     exit_code: int
     stdout: str
     stderr: str
@@ -107,6 +114,7 @@ class Row:
     wall_s: float
     articles_per_s: float | None
     peak_rss_mb: float
+    tree_pss_mb: float
     exit_code: int
     new: int | None
     updated: int | None
@@ -274,6 +282,46 @@ def publish_env() -> dict[str, str]:
     return env
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the publisher forks workers for large batches)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid, *(p for child in children for p in _tree(int(child)))]
+
+
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: shared (forked) pages are split between the processes sharing them."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class TreeMemory(threading.Thread):
+    """Samples the summed PSS of a process and its workers every 20 ms; keeps the peak.
+
+    ``ru_maxrss`` is per process: with worker processes it would understate the memory a
+    publish needs, so both figures are reported and the target applies to the larger.
+    """
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_kib, self._done = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.02):
+            self.peak_kib = max(self.peak_kib, sum(_pss_kib(p) for p in _tree(self.pid)))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
 def run_publish(command: Sequence[str], root: Path, env: dict[str, str]) -> Process:
     """Run one publish; wall time from spawn to reap, peak RSS of that child only."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -281,13 +329,16 @@ def run_publish(command: Sequence[str], root: Path, env: dict[str, str]) -> Proc
         child = subprocess.Popen(
             [*command, "--root", str(root), "publish"], stdout=out, stderr=err, env=env
         )
+        sampler = TreeMemory(child.pid)
+        sampler.start()
         _pid, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - start
+        sampler.stop()
         child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    return Process(wall, usage.ru_maxrss, child.returncode, stdout, stderr)
+    return Process(wall, usage.ru_maxrss, sampler.peak_kib, child.returncode, stdout, stderr)
 
 
 def _count(pattern: re.Pattern[str], text: str, key: str) -> int | None:
@@ -301,12 +352,14 @@ def make_row(n: int, phase: str, process: Process, expected_new: int) -> Row:
     updated = _count(REPORT_LINE, process.stdout, "updated")
     handled = (new or 0) + (updated or 0)
     peak_mb = process.max_rss_kib / 1024
+    tree_mb = process.tree_pss_kib / 1024
     at_target_size = n == TARGETS["at_n"]
     wall_target = PHASE_WALL_TARGETS.get(phase) if at_target_size else None
     rss_target = TARGETS["peak_rss_mb"] if at_target_size else None
     meets = None
     if at_target_size:
-        meets = peak_mb < TARGETS["peak_rss_mb"] and process.exit_code == 0
+        memory = max(peak_mb, tree_mb)
+        meets = memory < TARGETS["peak_rss_mb"] and process.exit_code == 0
         meets = meets and (wall_target is None or process.wall_s < wall_target)
     note = ""
     if process.exit_code != 0:
@@ -319,6 +372,7 @@ def make_row(n: int, phase: str, process: Process, expected_new: int) -> Row:
         wall_s=round(process.wall_s, 3),
         articles_per_s=round(handled / process.wall_s, 1) if handled else None,
         peak_rss_mb=round(peak_mb, 1),
+        tree_pss_mb=round(tree_mb, 1),
         exit_code=process.exit_code,
         new=new,
         updated=updated,
@@ -358,7 +412,8 @@ def _target_text(row: Row) -> str:
     """Each target that applies to the row, and whether it was met."""
     if row.rss_target_mb is None:
         return ""
-    checks = [(f"RSS < {row.rss_target_mb:g} MB", row.peak_rss_mb < row.rss_target_mb)]
+    memory = max(row.peak_rss_mb, row.tree_pss_mb)
+    checks = [(f"memory < {row.rss_target_mb:g} MB", memory < row.rss_target_mb)]
     if row.wall_target_s is not None:
         checks.insert(0, (f"wall < {row.wall_target_s:g} s", row.wall_s < row.wall_target_s))
     return ", ".join(f"{what}: {'OK' if ok else 'MISSED'}" for what, ok in checks)
@@ -367,12 +422,13 @@ def _target_text(row: Row) -> str:
 def print_table(rows: list[Row]) -> None:
     """The results as a fixed-width table on stdout."""
     header = f"{'N':>7}  {'phase':<11}  {'wall s':>8}  {'articles/s':>10}  {'peak RSS MB':>11}"
+    header += f"  {'tree PSS MB':>11}"
     print(f"{header}  target")
     for row in rows:
         rate = f"{row.articles_per_s:.1f}" if row.articles_per_s is not None else "-"
         line = (
             f"{row.n:>7}  {row.phase:<11}  {row.wall_s:>8.3f}  {rate:>10}  "
-            f"{row.peak_rss_mb:>11.1f}  {_target_text(row)}"
+            f"{row.peak_rss_mb:>11.1f}  {row.tree_pss_mb:>11.1f}  {_target_text(row)}"
         )
         print(line.rstrip())
         if row.note:
@@ -416,6 +472,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=2024, help="seed of the synthetic corpus")
     parser.add_argument("--keep", action="store_true", help="keep the temporary project roots")
     parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=DEFAULT_WORKDIR,
+        help="where the project roots are made: on the disk a real project would use, since "
+        "file creation speed differs a lot between folders (this machine's /tmp: 12x slower)",
+    )
+    parser.add_argument(
         "--publisher",
         default=shutil.which("publisher", path=str(Path(sys.executable).parent))
         or shutil.which("publisher"),
@@ -432,7 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     command = [args.publisher]
     corpus = Corpus(args.seed)
-    parent = Path(tempfile.mkdtemp(prefix="bench-publish-"))
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    parent = Path(tempfile.mkdtemp(prefix="bench-publish-", dir=args.workdir))
     rows: list[Row] = []
     try:
         for n in args.sizes:

@@ -55,6 +55,21 @@ class Checked:
     output: Output
     digest: str
     errors: tuple[str, ...] = ()
+    written: bool | None = None  # None: not placed under public/ yet
+
+
+def place(public_dir: Path, checked: Checked, previous: str | None) -> Checked:
+    """Write a gated output's file when its bytes changed or the file is missing.
+
+    Runs in the worker that rendered the output, so large builds create files in parallel.
+    """
+    if checked.errors:
+        return checked
+    target = safe_join(public_dir, checked.output.path)
+    written = previous != checked.digest or not target.exists()
+    if written:
+        write_atomic(target, checked.output.body)
+    return replace(checked, written=written)
 
 
 def gate(output: Output) -> Checked:
@@ -95,10 +110,10 @@ class Exporter:
                 log.error("%s", error)
                 self.report.refused.append(error)
             return
-        target = safe_join(self.public_dir, output.path)
-        if self.hashes.get(output.path) == digest and target.exists():
+        if checked.written is None:
+            checked = place(self.public_dir, checked, self.hashes.get(output.path))
+        if not checked.written:
             return
-        write_atomic(target, output.body)
         if self.hashes.get(output.path) != digest:
             self.store.put_output(output.path, output.media_type, output.body, digest, self.now)
             self.hashes[output.path] = digest

@@ -7,6 +7,7 @@ set, so nothing but the items and the results crosses a pipe, and batches bound 
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +42,10 @@ def fan_out(
         yield from (func(state, item) for item in chain(head, iterator))
         return
     _work = (func, state)
+    # Frozen objects are left alone by the workers' garbage collector, so the pages they sit
+    # on stay shared with this process instead of being copied into every worker.
+    gc.collect()
+    gc.freeze()
     try:
         with multiprocessing.get_context("fork").Pool(cores) as pool:
             rest = chain(head, iterator)
@@ -48,3 +53,4 @@ def fan_out(
                 yield from pool.imap(_call, batch, chunksize=16)
     finally:
         _work = None
+        gc.unfreeze()

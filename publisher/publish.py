@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
@@ -20,7 +21,7 @@ from publisher import __version__
 from publisher.capture import Profile, load_profiles
 from publisher.config import Settings, SiteSettings
 from publisher.errors import RenderError
-from publisher.export import Checked, Exporter, failed, gate
+from publisher.export import Checked, Exporter, failed, gate, place
 from publisher.listings import Lists, Scope
 from publisher.models import Article, Problem, RunReport
 from publisher.pages import article_page, article_path
@@ -137,12 +138,23 @@ def ingest(run: Run, reread: bool) -> Changes:
     return changes
 
 
-def _page(state: tuple[Environment, SiteSettings], article: Article) -> Checked:
-    env, site = state
+@dataclass(frozen=True)
+class PageWork:
+    """What a worker needs to render, gate and write article pages."""
+
+    env: Environment
+    site: SiteSettings
+    public_dir: Path
+    hashes: dict[str, str]
+
+
+def _page(work: PageWork, article: Article) -> Checked:
+    path = article_path(article.slug)
     try:
-        return gate(article_page(env, site, article))
+        checked = gate(article_page(work.env, work.site, article))
     except RenderError as exc:
-        return failed(article_path(article.slug), str(exc))
+        return failed(path, str(exc))
+    return place(work.public_dir, checked, work.hashes.get(path))
 
 
 def build(run: Run, exporter: Exporter, changes: Changes, full: bool) -> None:
@@ -154,7 +166,8 @@ def build(run: Run, exporter: Exporter, changes: Changes, full: bool) -> None:
         total, articles = len(changes.articles), iter(changes.articles)
         for slug in changes.gone_slugs - {a.slug for a in changes.articles}:
             exporter.remove(article_path(slug))
-    pages = fan_out(_page, (run.env, run.settings.site), articles)
+    work = PageWork(run.env, run.settings.site, exporter.public_dir, exporter.hashes)
+    pages = fan_out(_page, work, articles)
     for done, checked in enumerate(pages, 1):
         exporter.publish(checked)
         run.progress("render", done, total)
