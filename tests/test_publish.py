@@ -203,3 +203,21 @@ def test_archive_is_split_by_year_and_follows_date_edits(db_project: Project) ->
     db_project.publish(NOW + timedelta(hours=2))
     assert not (db_project.public / "archive" / "2023.html").exists()
     assert "2023" not in (db_project.public / "archive.html").read_text()
+
+
+def test_worker_processes_publish_the_same_bytes(
+    tmp_path: Path, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from publisher import parallel
+
+    twin = Project(tmp_path / "twin", dict(project.environ))
+    shutil.copytree(project.root, twin.root)
+    project.publish()
+    monkeypatch.setattr(parallel, "THRESHOLD", 2)  # fork workers even for four articles
+    report = twin.publish()
+    assert len(report.new) == 4 and not report.refused
+    assert {p: d for p, (d, _) in twin.tree().items()} == {
+        p: d for p, (d, _) in project.tree().items()
+    }
