@@ -7,14 +7,12 @@ as it was before the run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.engine import make_url
@@ -23,101 +21,24 @@ from sqlalchemy.exc import SQLAlchemyError
 from publisher.database import create_store_engine, migrate
 from publisher.errors import ConfigError
 from publisher.models import Article, Problem
+from publisher.records import (
+    KNOWN_COLUMNS,
+    Index,
+    Known,
+    Listed,
+    Pending,
+    SlugConflict,
+    Upserted,
+    article_hash,
+    mint_uid,
+    utc,
+)
 from publisher.schema import article_tags, articles, files, meta, outputs
 from publisher.text import slugify
 
-Status = Literal["new", "updated", "unchanged"]
+__all__ = ["Listed", "SlugConflict", "Store", "Upserted", "mint_uid"]
 
-
-@dataclass(frozen=True)
-class Listed:
-    """What a listing page shows of an article: no body."""
-
-    uid: str
-    slug: str
-    title: str
-    author: str
-    published: datetime
-
-
-@dataclass(frozen=True)
-class Upserted:
-    """The outcome of storing one article: its status, the stored article, tags before the edit."""
-
-    status: Status
-    article: Article
-    old_tags: tuple[str, ...] = ()
-    old_slug: str = ""
-    old_published: datetime | None = None
-
-
-@dataclass(frozen=True)
-class _Known:
-    """What ingestion needs to know of a stored article; ``id`` is ``None`` until flushed."""
-
-    id: int | None
-    uid: str
-    slug: str
-    path: str | None
-    content_hash: str
-    present: bool
-    first_seen: datetime
-    updated: datetime
-    published: datetime
-
-
-class _Index:
-    """Stored articles by path and by slug, loaded once per publish instead of once per file."""
-
-    def __init__(self, known: Iterable[_Known]) -> None:
-        self.by_path: dict[str, _Known] = {}
-        self.by_slug: dict[str, _Known] = {}
-        for item in known:
-            self.add(item)
-
-    def add(self, item: _Known) -> None:
-        if item.path is not None:
-            self.by_path[item.path] = item
-        self.by_slug[item.slug] = item
-
-
-@dataclass
-class _Pending:
-    """Rows waiting to be written in batches: executemany is far cheaper than a call per row."""
-
-    articles: list[tuple[dict[str, Any], tuple[str, ...]]] = field(default_factory=list)
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.articles or self.files or self.outputs)
-
-
-_KNOWN_COLUMNS = [getattr(articles.c, name) for name in _Known.__dataclass_fields__]
 INDEX_AFTER = 64  # look-ups per publish before the whole index is cheaper than more queries
-
-
-class SlugConflict(Exception):
-    """Two files claim the same slug."""
-
-
-def article_hash(data: dict[str, Any]) -> str:
-    """A hash of an article's JSON as it reaches outputs (path and store fields left out)."""
-    kept = {k: v for k, v in data.items() if k not in ("source_path", "uid", "updated", "slug")}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
-
-
-def mint_uid(base_url: str, published: datetime, slug: str) -> str:
-    """A ``tag:`` URI (RFC 4151) that stays the article's id for good, whatever changes later."""
-    host = urlsplit(base_url).hostname or "localhost"
-    return f"tag:{host},{published.date().isoformat()}:{slug}"
-
-
-def _utc(value: datetime) -> datetime:
-    """Aware datetimes in UTC; a naive one is a bug upstream, never silently local time."""
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r} cannot be stored; attach a time zone")
-    return value.astimezone(UTC)
 
 
 class Store:
@@ -126,9 +47,9 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._conn: Connection | None = None
-        self._index: _Index | None = None
+        self._index: Index | None = None
         self._lookups = 0
-        self._pending = _Pending()
+        self._pending = Pending()
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -157,7 +78,7 @@ class Store:
                 yield self
                 self.flush()
             finally:
-                self._conn, self._index, self._pending = None, None, _Pending()
+                self._conn, self._index, self._pending = None, None, Pending()
                 self._lookups = 0
 
     @property
@@ -173,7 +94,7 @@ class Store:
 
     def flush(self, batch: int = 500) -> None:
         """Write pending rows: new articles (ids back, in order) with their tags, files, outputs."""
-        pending, self._pending = self._pending, _Pending()
+        pending, self._pending = self._pending, Pending()
         conn = self.conn
         for start in range(0, len(pending.articles), batch):
             chunk = pending.articles[start : start + batch]
@@ -241,25 +162,25 @@ class Store:
 
     # -- articles ---------------------------------------------------------------------------
 
-    def _known(self) -> _Index:
+    def _known(self) -> Index:
         if self._index is None:
-            rows = self.flushed.execute(select(*_KNOWN_COLUMNS))
-            self._index = _Index([_Known(*row) for row in rows])
+            rows = self.flushed.execute(select(*KNOWN_COLUMNS))
+            self._index = Index([Known(*row) for row in rows])
         return self._index
 
-    def _lookup(self, path: str, slug: str) -> _Known | None:
+    def _lookup(self, path: str, slug: str) -> Known | None:
         """By path, else by slug. A few look-ups query; many load the whole index once."""
         self._lookups += 1
         if self._index is None and self._lookups <= INDEX_AFTER:
             for condition in (articles.c.path == path, articles.c.slug == slug):
-                row = self.flushed.execute(select(*_KNOWN_COLUMNS).where(condition)).first()
+                row = self.flushed.execute(select(*KNOWN_COLUMNS).where(condition)).first()
                 if row is not None:
-                    return _Known(*row)
+                    return Known(*row)
             return None
         index = self._known()
         return index.by_path.get(path) or index.by_slug.get(slug)
 
-    def _find(self, path: str, slug: str, live_paths: set[str]) -> _Known | None:
+    def _find(self, path: str, slug: str, live_paths: set[str]) -> Known | None:
         known = self._lookup(path, slug)
         if known is None or known.path == path:
             return known
@@ -277,8 +198,8 @@ class Store:
 
         :raises SlugConflict: when another live file already has the slug.
         """
-        updated = article.updated and _utc(article.updated)
-        article = replace(article, published=_utc(article.published), updated=updated)
+        updated = article.updated and utc(article.updated)
+        article = replace(article, published=utc(article.published), updated=updated)
         wanted = article.slug or slugify(article.title)
         known = self._find(article.source_path, wanted, live_paths)
         data = article.to_json()
@@ -290,9 +211,7 @@ class Store:
             self._pending.articles.append((self._row(stored, digest, now, data), stored.tags))
             if self._index is not None:
                 path, published = article.source_path, article.published
-                self._index.add(
-                    _Known(None, uid, wanted, path, digest, True, now, first, published)
-                )
+                self._index.add(Known(None, uid, wanted, path, digest, True, now, first, published))
             if len(self._pending.articles) >= 500:  # bound the rows held in memory
                 self.flush()
             return Upserted("new", stored)
@@ -334,11 +253,11 @@ class Store:
             "data": json.dumps(data),
         }
 
-    def _tags_of(self, known: _Known) -> tuple[str, ...]:
+    def _tags_of(self, known: Known) -> tuple[str, ...]:
         query = select(article_tags.c.tag).where(article_tags.c.article_id == known.id)
         return tuple(self.flushed.execute(query).scalars())
 
-    def _rewrite(self, known: _Known, article: Article, digest: str, data: dict[str, Any]) -> None:
+    def _rewrite(self, known: Known, article: Article, digest: str, data: dict[str, Any]) -> None:
         """Update an article that already has a row (rare next to new ones: not batched)."""
         conn = self.flushed
         if known.id is None:  # written by the flush just above
@@ -411,7 +330,7 @@ class Store:
         )
         query = self._present(tags).with_only_columns(*columns)
         if between is not None:
-            start, end = (_utc(moment) for moment in between)
+            start, end = (utc(moment) for moment in between)
             query = query.where(articles.c.published >= start, articles.c.published < end)
         rows = self.flushed.execute(query.limit(limit) if limit else query)
         return [Listed(*row) for row in rows]
