@@ -221,3 +221,15 @@ def test_worker_processes_publish_the_same_bytes(
     assert {p: d for p, (d, _) in twin.tree().items()} == {
         p: d for p, (d, _) in project.tree().items()
     }
+
+
+def test_renamed_file_keeps_its_id_and_its_page(db_project: Project) -> None:
+    db_project.publish()
+    before = db_project.tree()
+    atom = (db_project.public / "atom.xml").read_text()
+    content = db_project.root / "content"
+    (content / "river-library.html").rename(content / "2024-06-river-library.html")
+    report = db_project.publish(NOW + timedelta(hours=1))
+    assert report.updated == ["2024-06-river-library.html"] and not report.removed
+    assert (db_project.public / "atom.xml").read_text() == atom
+    assert db_project.tree() == before
