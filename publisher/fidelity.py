@@ -26,10 +26,15 @@ def _page(body: bytes) -> dict[str, str]:
     return {WHOLE: visible_text(body.decode())}
 
 
+# The same entry content stands in the site feed and in each of its tags' feeds, in three
+# formats: reduce each distinct content to text once.
+_entry_text = lru_cache(maxsize=512)(visible_text)
+
+
 def _atom(body: bytes) -> dict[str, str]:
     root = etree.fromstring(body, _PARSER)
     return {
-        entry.findtext(f"{ATOM}id", ""): visible_text(entry.findtext(f"{ATOM}content", ""))
+        entry.findtext(f"{ATOM}id", ""): _entry_text(entry.findtext(f"{ATOM}content", ""))
         for entry in root.iter(f"{ATOM}entry")
     }
 
@@ -37,7 +42,7 @@ def _atom(body: bytes) -> dict[str, str]:
 def _rss(body: bytes) -> dict[str, str]:
     root = etree.fromstring(body, _PARSER)
     return {
-        item.findtext("guid", ""): visible_text(
+        item.findtext("guid", ""): _entry_text(
             item.findtext(CONTENT_ENCODED) or item.findtext("description", "")
         )
         for item in root.iter("item")
@@ -46,7 +51,7 @@ def _rss(body: bytes) -> dict[str, str]:
 
 def _json_feed(body: bytes) -> dict[str, str]:
     items = json.loads(body)["items"]
-    return {item["id"]: visible_text(item.get("content_html", "")) for item in items}
+    return {item["id"]: _entry_text(item.get("content_html", "")) for item in items}
 
 
 EXTRACTORS: dict[str, Callable[[bytes], dict[str, str]]] = {

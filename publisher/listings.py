@@ -50,12 +50,12 @@ def year_bounds(year: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 class Lists:
-    """Builds list outputs from the store, rendering each article's content once per run."""
+    """Builds list outputs from the store, rendering each article's entry once per run."""
 
     def __init__(self, store: Store, env: Environment, settings: Settings) -> None:
         self.store, self.env, self.settings = store, env, settings
         self.site = settings.site
-        self.contents: dict[str, str] = {}
+        self.entries: dict[str, Entry] = {}
         self.groups = tag_groups(store.tags())
         self.years = Counter(m.astimezone(settings.zone).year for m in store.published_times())
 
@@ -63,10 +63,11 @@ class Lists:
         """Every format of one feed of the newest articles (with one of ``tags``, if given)."""
         entries = []
         for article in self.store.newest(self.settings.feeds.entries, tags):
-            if article.uid not in self.contents:
-                self.contents[article.uid] = render(self.env, "_content.html", article=article)
-            url = f"{self.site.base_url}{article_path(article.slug)}"
-            entries.append(Entry(article, self.contents[article.uid], url))
+            if article.uid not in self.entries:
+                content = render(self.env, "_content.html", article=article)
+                url = f"{self.site.base_url}{article_path(article.slug)}"
+                self.entries[article.uid] = Entry(article, content, url)
+            entries.append(self.entries[article.uid])
         return build_feeds(Feed(self.site, title, prefix, page, tuple(entries)))
 
     def site_wide(self) -> Iterator[Output]:
