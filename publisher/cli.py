@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from publisher import __version__
 from publisher.capture import load_profiles
@@ -26,7 +25,6 @@ from publisher.sources import read_article, scan
 from publisher.text import slugify
 
 PROGRESS_THRESHOLD = 200
-console = Console(stderr=True, highlight=False)
 
 
 class Context:
@@ -62,16 +60,26 @@ def cli(ctx: click.Context, root: Path, verbose: bool) -> None:
 @contextmanager
 def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
     """A progress callback that shows a bar once a stage has many items (on a terminal only)."""
-    if not console.is_terminal:
+    if not sys.stderr.isatty():
         yield lambda stage, done, total: None
         return
+    # Imported here: rich costs tens of milliseconds, and most runs have no terminal.
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as bar:
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         tasks: dict[str, Any] = {}
 
         def update(stage: str, done: int, total: int) -> None:
@@ -177,7 +185,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except PublisherError as exc:
         if "-v" in sys.argv or "--verbose" in sys.argv:
-            console.print_exception()
+            traceback.print_exc()
         click.echo(f"error: {' '.join(str(exc).split())}", err=True)
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)
