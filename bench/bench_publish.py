@@ -98,6 +98,7 @@ class Process:
     """One finished publish process."""
 
     wall_s: float
+    cpu_s: float
     max_rss_kib: int
     tree_pss_kib: int
     exit_code: int
@@ -112,6 +113,7 @@ class Row:
     n: int
     phase: str
     wall_s: float
+    cpu_s: float
     articles_per_s: float | None
     peak_rss_mb: float
     tree_pss_mb: float
@@ -338,7 +340,8 @@ def run_publish(command: Sequence[str], root: Path, env: dict[str, str]) -> Proc
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    return Process(wall, usage.ru_maxrss, sampler.peak_kib, child.returncode, stdout, stderr)
+    cpu = usage.ru_utime + usage.ru_stime  # the publisher and the workers it reaped
+    return Process(wall, cpu, usage.ru_maxrss, sampler.peak_kib, child.returncode, stdout, stderr)
 
 
 def _count(pattern: re.Pattern[str], text: str, key: str) -> int | None:
@@ -370,6 +373,7 @@ def make_row(n: int, phase: str, process: Process, expected_new: int) -> Row:
         n=n,
         phase=phase,
         wall_s=round(process.wall_s, 3),
+        cpu_s=round(process.cpu_s, 3),
         articles_per_s=round(handled / process.wall_s, 1) if handled else None,
         peak_rss_mb=round(peak_mb, 1),
         tree_pss_mb=round(tree_mb, 1),
@@ -421,13 +425,14 @@ def _target_text(row: Row) -> str:
 
 def print_table(rows: list[Row]) -> None:
     """The results as a fixed-width table on stdout."""
-    header = f"{'N':>7}  {'phase':<11}  {'wall s':>8}  {'articles/s':>10}  {'peak RSS MB':>11}"
+    header = f"{'N':>7}  {'phase':<11}  {'wall s':>8}  {'cpu s':>7}  {'articles/s':>10}"
+    header += f"  {'peak RSS MB':>11}"
     header += f"  {'tree PSS MB':>11}"
     print(f"{header}  target")
     for row in rows:
         rate = f"{row.articles_per_s:.1f}" if row.articles_per_s is not None else "-"
         line = (
-            f"{row.n:>7}  {row.phase:<11}  {row.wall_s:>8.3f}  {rate:>10}  "
+            f"{row.n:>7}  {row.phase:<11}  {row.wall_s:>8.3f}  {row.cpu_s:>7.2f}  {rate:>10}  "
             f"{row.peak_rss_mb:>11.1f}  {row.tree_pss_mb:>11.1f}  {_target_text(row)}"
         )
         print(line.rstrip())

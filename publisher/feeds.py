@@ -60,8 +60,9 @@ class Feed:
         """The newest entry's update time: never the clock."""
         return max((e.article.updated or e.article.published for e in self.entries), default=EPOCH)
 
-    def generator(self, filename: str) -> FeedGenerator:
-        """The feedgen model of this feed, its self link pointing at ``filename``."""
+    @cached_property
+    def generator(self) -> FeedGenerator:
+        """The feedgen model of this feed, shared by Atom and RSS: see :meth:`serialised`."""
         fg = FeedGenerator()
         fg.load_extension("dc", atom=False, rss=True)
         fg.id(self.page_url)
@@ -70,9 +71,6 @@ class Feed:
         fg.language(self.site.language)
         fg.author({"name": xml_safe(self.site.author)})
         fg.generator("publisher")
-        # feedgen takes the RSS channel link from the last link added: keep alternate last.
-        fg.link(href=self.url(filename), rel="self")
-        fg.link(href=self.page_url, rel="alternate", type="text/html")
         fg.updated(self.updated)
         for entry in self.entries:
             _add_entry(fg, entry)
@@ -111,12 +109,25 @@ def summary_of(article: Article, limit: int = 280) -> str:
     return xml_safe(text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…")
 
 
+def _links(feed: Feed, filename: str) -> FeedGenerator:
+    """The shared generator with its self link set to ``filename`` (links are replaced whole).
+
+    feedgen takes the RSS channel link from the last link added, so alternate comes last.
+    """
+    fg = feed.generator
+    self_link = {"href": feed.url(filename), "rel": "self"}
+    fg.link(
+        [self_link, {"href": feed.page_url, "rel": "alternate", "type": "text/html"}], replace=True
+    )
+    return fg
+
+
 def _atom(feed: Feed) -> bytes:
-    return bytes(feed.generator("atom.xml").atom_str(pretty=True))
+    return bytes(_links(feed, "atom.xml").atom_str(pretty=True))
 
 
 def _rss(feed: Feed) -> bytes:
-    return bytes(feed.generator("rss.xml").rss_str(pretty=True))
+    return bytes(_links(feed, "rss.xml").rss_str(pretty=True))
 
 
 def _rfc3339(value: datetime) -> str:

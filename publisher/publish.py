@@ -194,7 +194,11 @@ def publish(settings: Settings, now: datetime, progress: Progress = _no_progress
     store = Store.open(settings.database_url)
     try:
         report = RunReport()
-        env = make_environment(settings.path("templates"), settings.zone)
+        env = make_environment(
+            settings.path("templates"),
+            settings.zone,
+            settings.path(settings.output.var_dir) / "templates",
+        )
         profiles = load_profiles(settings.path(settings.content.profiles_dir))
         run = Run(settings, store, env, profiles, now, report, progress)
         with store.transaction():

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import (
     ChoiceLoader,
     Environment,
+    FileSystemBytecodeCache,
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
@@ -46,9 +47,20 @@ def longdate(value: date, zone: ZoneInfo) -> str:
     return f"{value.day} {value:%B %Y}"
 
 
-def make_environment(project_templates: Path, zone: ZoneInfo = UTC_ZONE) -> Environment:
-    """The environment every HTML and XML output is rendered with; dates shown in ``zone``."""
+def make_environment(
+    project_templates: Path, zone: ZoneInfo = UTC_ZONE, cache_dir: Path | None = None
+) -> Environment:
+    """The environment every HTML and XML output is rendered with; dates shown in ``zone``.
+
+    With ``cache_dir``, compiled templates are kept there between runs (Jinja checks that each
+    source is unchanged), which saves a small publish most of its template compiling.
+    """
+    cache = None
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        cache = FileSystemBytecodeCache(str(cache_dir))
     env = Environment(
+        bytecode_cache=cache,
         loader=ChoiceLoader([FileSystemLoader(project_templates), FileSystemLoader(theme_dir())]),
         autoescape=True,
         undefined=StrictUndefined,
