@@ -98,9 +98,14 @@ class Store:
         conn = self.conn
         for start in range(0, len(pending.articles), batch):
             chunk = pending.articles[start : start + batch]
-            query = insert(articles).returning(articles.c.id, sort_by_parameter_order=True)
-            ids = conn.execute(query, [row for row, _tags in chunk]).scalars().all()
-            self._note_ids([row["slug"] for row, _tags in chunk], ids)
+            # A plain executemany, then the ids by slug: ordered RETURNING costs SQLite one
+            # statement per row.
+            conn.execute(insert(articles), [row for row, _tags in chunk])
+            slugs = [row["slug"] for row, _tags in chunk]
+            query = select(articles.c.slug, articles.c.id).where(articles.c.slug.in_(slugs))
+            found = {slug: key for slug, key in conn.execute(query)}
+            ids = [found[slug] for slug in slugs]
+            self._note_ids(slugs, ids)
             tags = [
                 {"article_id": i, "tag": t}
                 for i, (_row, ts) in zip(ids, chunk, strict=True)
