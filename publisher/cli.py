@@ -172,6 +172,8 @@ def config_command(obj: Context) -> None:
             f"{info.key} = {value!r}  (default {info.default!r}; env {' or '.join(info.env)})"
         )
         click.echo(f"    {info.help}")
+    for digest in settings.digests:
+        click.echo(f"[[digests]] {digest.name}: {digest}")
 
 
 def main() -> None:

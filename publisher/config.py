@@ -8,6 +8,7 @@ declarations. The environment is passed in as a mapping so tests never touch ``o
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from publisher.errors import ConfigError
 
 CONFIG_FILE = Path("config") / "publisher.toml"
 ENV_PREFIX = "PUBLISHER_"
+DIGESTS = "digests"
+DIGEST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 def setting(default: Any, help: str, env: str | None = None) -> Any:
@@ -85,6 +88,24 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class DigestSettings:
+    """One email digest: a ``[[digests]]`` table (file only: a list does not fit in variables)."""
+
+    name: str = setting(
+        "", "Name of the digest in commands and links: lowercase letters, digits, -."
+    )
+    schedule: str = setting(
+        "0 7 * * *", "When issues open: cron (minute hour day month weekday) in site.timezone."
+    )
+    subject: str = setting(
+        "{{ site.title }}: {{ articles | length }} new", "Jinja template of the subject line."
+    )
+    max_articles: int = setting(20, "Most articles in one issue; the rest wait for the next one.")
+    full_text: bool = setting(False, "Whole articles instead of excerpts with a link.")
+    skip_empty: bool = setting(True, "Open no issue when nothing is new.")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings, one section per concern; the root is where relative paths start."""
 
@@ -94,6 +115,7 @@ class Settings:
     feeds: FeedSettings = FeedSettings()
     output: OutputSettings = OutputSettings()
     database: DatabaseSettings = DatabaseSettings()
+    digests: tuple[DigestSettings, ...] = ()
 
     def path(self, relative: str) -> Path:
         """A setting's folder resolved against the project root."""
@@ -124,8 +146,9 @@ class SettingInfo:
 
 
 def _sections() -> Iterator[tuple[str, type]]:
+    """The ``[section]`` tables: every field of :class:`Settings` but the root and the digests."""
     for section in dataclasses.fields(Settings):
-        if section.name != "root":
+        if section.name not in ("root", DIGESTS):
             yield section.name, type(section.default)
 
 
@@ -141,6 +164,41 @@ def describe() -> list[SettingInfo]:
                 SettingInfo(f"{name}.{f.name}", f.default, env, f.metadata["help"], type(f.default))
             )
     return infos
+
+
+def describe_digest() -> list[SettingInfo]:
+    """The keys of one ``[[digests]]`` table (no environment variables)."""
+    return [
+        SettingInfo(f"{DIGESTS}[].{f.name}", f.default, (), f.metadata["help"], type(f.default))
+        for f in dataclasses.fields(DigestSettings)
+    ]
+
+
+def _read_digests(raw: Any) -> tuple[DigestSettings, ...]:
+    """``[[digests]]`` tables, each checked like a section; names must be unique."""
+    if not isinstance(raw, list) or not all(isinstance(table, dict) for table in raw):
+        raise ConfigError(f"{DIGESTS}: expected [[{DIGESTS}]] tables in {CONFIG_FILE}")
+    infos = {info.key.split(".")[-1]: info for info in describe_digest()}
+    digests: list[DigestSettings] = []
+    for number, table in enumerate(raw, 1):
+        where = f"{DIGESTS}.{table.get('name') or f'#{number}'}"
+        values = {}
+        for key, value in table.items():
+            if key not in infos:
+                raise ConfigError(
+                    f"{where}.{key}: unknown setting", hint=f"known: {', '.join(infos)}"
+                )
+            values[key] = _coerce(f"{where}.{key}", value, infos[key].type, str(CONFIG_FILE))
+        digest = DigestSettings(**values)
+        if not DIGEST_NAME.match(digest.name) or digest.name in {d.name for d in digests}:
+            hint = 'a unique name of lowercase letters, digits and -, e.g. name = "daily"'
+            raise ConfigError(
+                f"{where}.name: {digest.name!r} is missing, malformed or repeated", hint
+            )
+        if digest.max_articles < 1:
+            raise ConfigError(f"{where}.max_articles: expected a positive number")
+        digests.append(digest)
+    return tuple(digests)
 
 
 def _coerce(key: str, value: Any, kind: type, where: str) -> Any:
@@ -182,6 +240,7 @@ def load_settings(root: Path, environ: Mapping[str, str]) -> Settings:
     :raises ConfigError: for an unknown section or key, a wrong type or an invalid value.
     """
     data = _read_file(root / CONFIG_FILE)
+    digests = _read_digests(data.pop(DIGESTS, []))
     known = dict(_sections())
     for section in data:
         if section not in known:
@@ -210,7 +269,7 @@ def load_settings(root: Path, environ: Mapping[str, str]) -> Settings:
                 )
                 break
     built = {name: cls(**sections[name]) for name, cls in known.items()}
-    return _validated(Settings(root=root, **built))
+    return _validated(Settings(root=root, digests=digests, **built))
 
 
 def _validated(settings: Settings) -> Settings:
@@ -234,4 +293,8 @@ def _validated(settings: Settings) -> Settings:
     ):
         if value < 1:
             raise ConfigError(f"{key}: expected a positive number, got {value}")
+    from publisher.digest import cron_trigger  # APScheduler is imported only when digests exist
+
+    for digest in settings.digests:
+        cron_trigger(digest.schedule, settings.zone, f"{DIGESTS}.{digest.name}.schedule")
     return settings

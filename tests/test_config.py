@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config import describe, load_settings
+from publisher.config import describe, describe_digest, load_settings
 from publisher.errors import ConfigError
 from tests.conftest import REPO
 
@@ -59,13 +59,53 @@ def test_bad_settings_name_the_key_value_and_source(
         load_settings(_root(tmp_path, toml), environ)
 
 
+def test_digests_are_read_from_tables_with_defaults(tmp_path: Path) -> None:
+    toml = "[[digests]]\nname = 'daily'\n[[digests]]\nname = 'weekly'\nschedule = '0 8 * * mon'\n"
+    daily, weekly = load_settings(_root(tmp_path, toml), {}).digests
+    assert (daily.name, daily.schedule, daily.max_articles, daily.skip_empty) == (
+        "daily",
+        "0 7 * * *",
+        20,
+        True,
+    )
+    assert weekly.schedule == "0 8 * * mon"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[[digests]]\nschedule = '0 7 * * *'\n", r"digests\.#1\.name: '' is missing"),
+        ("[[digests]]\nname = 'Daily Mail'\n", r"digests\.Daily Mail\.name"),
+        (
+            "[[digests]]\nname = 'a'\n[[digests]]\nname = 'a'\n",
+            r"digests\.a\.name: 'a' is missing, malformed or repeated",
+        ),
+        (
+            "[[digests]]\nname = 'a'\nschedule = 'daily'\n",
+            r"digests\.a\.schedule: 'daily' is not a cron",
+        ),
+        ("[[digests]]\nname = 'a'\nmax = 3\n", r"digests\.a\.max: unknown setting"),
+        (
+            "[[digests]]\nname = 'a'\nmax_articles = 'ten'\n",
+            r"digests\.a\.max_articles: expected int",
+        ),
+        ("digests = 3\n", r"expected \[\[digests\]\] tables"),
+    ],
+)
+def test_bad_digests_name_the_digest_and_key(tmp_path: Path, toml: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(_root(tmp_path, toml), {})
+
+
 def test_every_setting_is_in_the_readme_with_its_environment_variable() -> None:
     readme = (REPO / "README.md").read_text()
-    for info in describe():
+    for info in [*describe(), *describe_digest()]:
         assert f"`{info.key}`" in readme, info.key
         for env in info.env:
             assert f"`{env}`" in readme, env
 
 
 def test_the_repository_config_loads() -> None:
-    assert load_settings(REPO, {}).site.timezone == "Europe/Berlin"
+    settings = load_settings(REPO, {})
+    assert settings.site.timezone == "Europe/Berlin"
+    assert [digest.name for digest in settings.digests] == ["daily", "weekly"]

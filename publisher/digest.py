@@ -1,0 +1,99 @@
+"""Digest issues as pure functions of time and the digest's ledger.
+
+Which scheduled slot is due, and which articles an issue holds, depend only on ``now``, the
+schedule, the articles and what this digest already carried, so DST changes, restarts and
+back-dated articles are tested with a fixed clock. Two fire times at the same wall-clock minute
+(the repeated hour when clocks go back) share one slot key, which the store makes unique per
+digest, so they open one issue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from publisher.errors import ConfigError
+
+SEARCH_LIMIT = timedelta(days=400)  # a schedule that fires less than yearly is a mistake
+
+
+class Dated(Protocol):
+    """What selection needs of an article: its id and when it was published."""
+
+    @property
+    def uid(self) -> str: ...
+
+    @property
+    def published(self) -> datetime: ...
+
+
+A = TypeVar("A", bound=Dated)
+
+
+def cron_trigger(schedule: str, zone: ZoneInfo, where: str = "schedule") -> CronTrigger:
+    """The trigger of a five-field cron expression in the site's time zone.
+
+    :raises ConfigError: naming ``where`` when the expression is not valid cron.
+    """
+    try:
+        return CronTrigger.from_crontab(schedule, timezone=zone)
+    except ValueError as exc:
+        hint = "five fields: minute hour day-of-month month day-of-week, e.g. '0 7 * * *'"
+        raise ConfigError(f"{where}: {schedule!r} is not a cron expression: {exc}", hint) from exc
+
+
+def latest_slot(trigger: CronTrigger, now: datetime) -> datetime | None:
+    """The most recent fire time at or before ``now``: the slot an issue opened now belongs to.
+
+    The search looks back one day, then twice as far each time, so a daily schedule costs a
+    step or two and a monthly one a handful.
+    """
+    # Compare in UTC: Python compares two datetimes of one zone by wall time, ignoring
+    # ``fold``, which would make the two 02:30s of the repeated hour equal.
+    now = now.astimezone(UTC)
+    window = timedelta(days=1)
+    while window <= SEARCH_LIMIT:
+        fire: datetime | None = trigger.get_next_fire_time(None, now - window)
+        if fire is not None and fire.astimezone(UTC) <= now:
+            while True:
+                after: datetime | None = trigger.get_next_fire_time(fire, fire)
+                if after is None or after.astimezone(UTC) > now:
+                    return fire
+                fire = after
+        window *= 2
+    return None
+
+
+def slot_key(slot: datetime, zone: ZoneInfo) -> str:
+    """The slot's wall-clock minute in the site's zone: one issue per scheduled local time."""
+    return slot.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+
+def pending(articles: Iterable[A], carried: set[str], limit: int) -> list[A]:
+    """Published articles this digest has not carried yet, oldest first, at most ``limit``.
+
+    Selection is by id, not by date window: a back-dated article is still sent once, an edited
+    one is not sent again, and what does not fit waits for the next issue instead of being
+    skipped.
+    """
+    fresh = sorted(
+        (a for a in articles if a.uid not in carried), key=lambda a: (a.published, a.uid)
+    )
+    return fresh[:limit]
+
+
+def due(trigger: CronTrigger, now: datetime, last_key: str | None, zone: ZoneInfo) -> str | None:
+    """The key of the slot to open now, or ``None`` when the latest slot already has its issue.
+
+    Missed slots are coalesced: after downtime only the latest one is opened, once.
+    """
+    slot = latest_slot(trigger, now)
+    if slot is None:
+        return None
+    key = slot_key(slot, zone)
+    # Keys sort like local times; a slot at or before the last issue's is never reopened.
+    return key if last_key is None or key > last_key else None
