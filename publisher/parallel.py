@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 from typing import Any, TypeVar
@@ -49,8 +50,15 @@ def fan_out(
     try:
         with multiprocessing.get_context("fork").Pool(cores) as pool:
             rest = chain(head, iterator)
+            # Two batches in flight: workers start the next while this process takes the
+            # results of the current one, and memory stays bounded by two batches.
+            in_flight: deque[Iterator[Any]] = deque()
             while batch := list(islice(rest, BATCH)):
-                yield from pool.imap(_call, batch, chunksize=16)
+                in_flight.append(pool.imap(_call, batch, chunksize=16))
+                if len(in_flight) > 1:
+                    yield from in_flight.popleft()
+            while in_flight:
+                yield from in_flight.popleft()
     finally:
         _work = None
         gc.unfreeze()

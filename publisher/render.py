@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,9 +36,14 @@ def theme_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parents[1] / "templates"
 
 
+# Disclaimers, attributions and credits repeat across a source's articles: sanitise each once.
+_clean_short = lru_cache(maxsize=2048)(sanitize_html)
+
+
 def clean(html: str) -> Markup:
     """Sanitise article HTML with the allow-list, then mark it safe for the template."""
-    return Markup(sanitize_html(html))  # noqa: S704 (sanitised on the line above)
+    cleaned = _clean_short(html) if len(html) < 4096 else sanitize_html(html)
+    return Markup(cleaned)  # noqa: S704 (sanitised on the line above)
 
 
 def longdate(value: date, zone: ZoneInfo) -> str:
