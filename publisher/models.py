@@ -80,8 +80,8 @@ class Problem:
 class Output:
     """One rendered file: where it goes, what it is, and which articles' text it carries.
 
-    ``articles`` maps the id of each article whose content the output carries to that article,
-    so the fidelity gate can check each one.
+    ``articles`` are the articles whose content the output carries, so the fidelity gate can
+    check each one; listing pages carry none.
     """
 
     path: str

@@ -173,7 +173,8 @@ def build(run: Run, exporter: Exporter, changes: Changes, full: bool) -> None:
         run.progress("render", done, total)
     if full or changes:
         lists = Lists(store, run.env, run.settings)
-        scope = Scope(set(store.tags()), set(lists.years)) if full else changes.scope
+        every_tag = {tag for group in lists.groups.values() for tag in group}
+        scope = Scope(every_tag, set(lists.years)) if full else changes.scope
         try:
             for output in lists.build(scope):
                 exporter.emit(output)

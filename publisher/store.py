@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -355,7 +355,8 @@ class Store:
 
     def article_count(self) -> int:
         """How many articles are present."""
-        return len(self.flushed.execute(select(articles.c.id).where(articles.c.present)).all())
+        query = select(func.count()).select_from(articles).where(articles.c.present)
+        return int(self.flushed.execute(query).scalar_one())
 
     # -- outputs ----------------------------------------------------------------------------
 
