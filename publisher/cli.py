@@ -4,38 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
 from publisher import __version__
 from publisher.capture import load_profiles
-from publisher.config import Settings, describe, load_settings
+from publisher.config import SECRETS, Settings, describe
+from publisher.console import Context, progress_bar
 from publisher.errors import PublisherError
+from publisher.mailcli import MAIL_COMMANDS
 from publisher.models import Problem, RunReport
 from publisher.publish import publish
 from publisher.sources import read_article, scan
 from publisher.text import slugify
-
-PROGRESS_THRESHOLD = 200
-
-
-class Context:
-    """What every command gets from the global options."""
-
-    def __init__(self, root: Path, verbose: bool) -> None:
-        self.root, self.verbose = root, verbose
-
-    def settings(self) -> Settings:
-        """Settings of the project at ``--root``."""
-        return load_settings(self.root, os.environ)
 
 
 @click.group()
@@ -55,41 +40,6 @@ def cli(ctx: click.Context, root: Path, verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
     ctx.obj = Context(root, verbose)
-
-
-@contextmanager
-def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    """A progress callback that shows a bar once a stage has many items (on a terminal only)."""
-    if not sys.stderr.isatty():
-        yield lambda stage, done, total: None
-        return
-    # Imported here: rich costs tens of milliseconds, and most runs have no terminal.
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        tasks: dict[str, Any] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if total < PROGRESS_THRESHOLD:
-                return
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done)
-
-        yield update
 
 
 def _print_report(report: RunReport, settings: Settings) -> None:
@@ -115,7 +65,7 @@ def publish_command(obj: Context) -> None:
     Exits 1 when an output was refused by the fidelity gate or a file could not be published.
     """
     settings = obj.settings()
-    with _progress_bar() as progress:
+    with progress_bar() as progress:
         report = publish(settings, datetime.now(UTC), progress)
     _print_report(report, settings)
     if report.refused or any(p.severity == "error" for p in report.skipped):
@@ -168,12 +118,18 @@ def config_command(obj: Context) -> None:
     for info in describe():
         section, key = info.key.split(".")
         value = getattr(getattr(settings, section), key)
+        if info.key in SECRETS and value:
+            value = "(set; hidden)"
         click.echo(
             f"{info.key} = {value!r}  (default {info.default!r}; env {' or '.join(info.env)})"
         )
         click.echo(f"    {info.help}")
     for digest in settings.digests:
         click.echo(f"[[digests]] {digest.name}: {digest}")
+
+
+for command in MAIL_COMMANDS:
+    cli.add_command(command)
 
 
 def main() -> None:

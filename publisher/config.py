@@ -91,6 +91,64 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class MailSettings:
+    """Who digests come from, and what every digest's footer says."""
+
+    from_address: str = setting(
+        "digests@example.org", "Sender address; its domain is the Message-ID's and List-Id's."
+    )
+    from_name: str = setting("", "Display name of the sender; empty means site.title.")
+    postal_address: str = setting(
+        "", "The sender's postal address, shown in every digest's footer (CAN-SPAM)."
+    )
+    disclaimer: str = setting(
+        "You receive this digest because you subscribed to it.",
+        "The site's own disclaimer, shown in every digest's footer.",
+    )
+    max_html_bytes: int = setting(
+        100_000, "An HTML part larger than this (Gmail clips at ~102 KB) falls back to excerpts."
+    )
+
+
+SECURITY = ("starttls", "tls", "plain")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The relay digests are sent through; with no host they go to a Maildir under var/."""
+
+    host: str = setting("", "SMTP relay host; empty writes messages to <var_dir>/outbox/.")
+    port: int = setting(587, "SMTP relay port (587 STARTTLS, 465 implicit TLS).")
+    security: str = setting(
+        "starttls", "starttls, tls (implicit) or plain; plain only for a loopback relay."
+    )
+    validate_certs: bool = setting(True, "Check the relay's TLS certificate.")
+    username: str = setting("", "Login name at the relay; empty sends without logging in.")
+    password: str = setting(
+        "", "Login password: from the environment only, never the file.", env="SMTP_PASSWORD"
+    )
+    helo_name: str = setting("", "Name given in EHLO; empty means the from_address's domain.")
+    connections: int = setting(8, "Connections used at once, each reused for many messages.")
+    messages_per_connection: int = setting(
+        500, "Messages sent over one connection before it is replaced."
+    )
+    rate: float = setting(0.0, "Most messages per second; 0 means no limit.")
+    timeout: float = setting(30.0, "Seconds allowed for each message, from MAIL FROM to 250.")
+    max_attempts: int = setting(8, "Tries of a temporarily failing message before giving up.")
+    retry_seconds: float = setting(60.0, "First retry delay; doubled after each failure.")
+    lease_seconds: float = setting(
+        300.0, "A message claimed longer ago than this by a sender that died is claimed again."
+    )
+    bounce_after: int = setting(
+        3, "Permanent failures (5xx) after which a subscriber is marked bounced."
+    )
+
+
+SECRETS = ("smtp.password",)
+
+
+@dataclass(frozen=True)
 class DigestSettings:
     """One email digest: a ``[[digests]]`` table (file only: a list does not fit in variables)."""
 
@@ -118,6 +176,8 @@ class Settings:
     feeds: FeedSettings = FeedSettings()
     output: OutputSettings = OutputSettings()
     database: DatabaseSettings = DatabaseSettings()
+    mail: MailSettings = MailSettings()
+    smtp: SmtpSettings = SmtpSettings()
     digests: tuple[DigestSettings, ...] = ()
 
     def path(self, relative: str) -> Path:
@@ -262,6 +322,11 @@ def load_settings(root: Path, environ: Mapping[str, str]) -> Settings:
             raise ConfigError(f"{name}: expected a [{name}] table in {CONFIG_FILE}")
         for key, value in values.items():
             info = infos.get(f"{name}.{key}")
+            if info is not None and info.key in SECRETS:
+                raise ConfigError(
+                    f"{info.key}: secrets are read from the environment only, not {CONFIG_FILE}",
+                    hint=f"remove it from the file and set {' or '.join(info.env)}",
+                )
             if info is None:
                 raise ConfigError(
                     f"{name}.{key}: unknown setting in {CONFIG_FILE}",
@@ -301,4 +366,29 @@ def _validated(settings: Settings) -> Settings:
     ):
         if value < 1:
             raise ConfigError(f"{key}: expected a positive number, got {value}")
+    return _validated_mail(settings)
+
+
+def _validated_mail(settings: Settings) -> Settings:
+    """The sender address is valid, and mail leaves this machine only over TLS."""
+    from publisher.subscribers import AddressError, normalise_address
+
+    try:
+        normalise_address(settings.mail.from_address)
+    except AddressError as exc:
+        raise ConfigError(f"mail.from_address: {exc}") from exc
+    smtp = settings.smtp
+    if smtp.security not in SECURITY:
+        raise ConfigError(
+            f"smtp.security: {smtp.security!r} is not one of {', '.join(SECURITY)}",
+            hint="starttls for port 587, tls for port 465",
+        )
+    if smtp.host and smtp.security == "plain" and smtp.host not in LOOPBACK:
+        raise ConfigError(
+            f"smtp.security: plain text to {smtp.host} would expose mail and the login",
+            hint="use starttls or tls; plain is allowed only for a relay on 127.0.0.1",
+        )
+    for key in ("connections", "messages_per_connection", "max_attempts", "bounce_after"):
+        if getattr(smtp, key) < 1:
+            raise ConfigError(f"smtp.{key}: expected a positive number")
     return settings

@@ -86,6 +86,22 @@ def pending(articles: Iterable[A], carried: set[str], limit: int) -> list[A]:
     return fresh[:limit]
 
 
+def select(
+    articles: Iterable[A], carried: set[str], limit: int, first: bool
+) -> tuple[list[A], list[A]]:
+    """``(chosen, baseline)``: what the next issue holds, and what a new digest starts after.
+
+    A digest's first issue holds the newest ``limit`` articles, and the older ones become its
+    baseline (marked carried without being sent), so a new digest on a large site does not
+    drip the back catalogue. Every later issue is :func:`pending`.
+    """
+    if not first:
+        return pending(articles, carried, limit), []
+    fresh = pending(articles, carried, len(carried) + 10**9)
+    cut = max(0, len(fresh) - limit)
+    return fresh[cut:], fresh[:cut]
+
+
 def due(trigger: CronTrigger, now: datetime, last_key: str | None, zone: ZoneInfo) -> str | None:
     """The key of the slot to open now, or ``None`` when the latest slot already has its issue.
 

@@ -6,7 +6,10 @@
     ├── ConfigError           a setting is missing or malformed: fix config/ or the environment
     ├── ContentError          one content file cannot be published: fix that file, the rest goes on
     ├── RenderError           a template failed: fix templates/
-    └── FidelityError         an output lost an article's attribution or disclaimer: not written
+    ├── FidelityError         an output lost an article's attribution or disclaimer: not written
+    └── DeliveryError         a message was not accepted by the relay
+        ├── TransientDelivery a 4xx reply, a timeout or a dropped connection: retried later
+        └── PermanentDelivery a 5xx reply for the recipient: not retried
 """
 
 from __future__ import annotations
@@ -59,3 +62,21 @@ class FidelityError(PublisherError):
         self.article = article
         self.output = output
         self.missing = missing
+
+
+class DeliveryError(PublisherError):
+    """A message was not accepted; ``reconnect`` when the connection cannot be used again."""
+
+    hint = "`publisher outbox` shows every failure with the relay's reply"
+
+    def __init__(self, reply: str, reconnect: bool = False) -> None:
+        super().__init__(reply)
+        self.reconnect = reconnect
+
+
+class TransientDelivery(DeliveryError):
+    """Worth trying again later: a 4xx reply, a timeout, a dropped connection."""
+
+
+class PermanentDelivery(DeliveryError):
+    """A 5xx reply for the recipient: trying again would be refused again."""

@@ -54,8 +54,13 @@ def _json_feed(body: bytes) -> dict[str, str]:
     return {item["id"]: _entry_text(item.get("content_html", "")) for item in items}
 
 
+def _plain(body: bytes) -> dict[str, str]:
+    return {WHOLE: " ".join(body.decode().split())}
+
+
 EXTRACTORS: dict[str, Callable[[bytes], dict[str, str]]] = {
     "text/html": _page,
+    "text/plain": _plain,
     "application/atom+xml": _atom,
     "application/rss+xml": _rss,
     "application/feed+json": _json_feed,

@@ -107,3 +107,55 @@ class RunReport:
     def changed(self) -> bool:
         """Whether anything in the store or under ``public/`` changed."""
         return bool(self.new or self.updated or self.removed or self.written or self.deleted)
+
+
+SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
+DeliveryState = Literal["queued", "sending", "sent", "failed", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """One reader of digests; ``secret`` signs the links in the mail they receive."""
+
+    id: int
+    address: str
+    status: str
+    secret: str
+    digests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One digest issue, rendered once: the personal parts are placeholders until sending."""
+
+    id: int
+    digest: str
+    slot: str
+    opened: datetime
+    nonce: str
+    subject: str
+    html: str
+    text: str
+    recipients: int = 0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery claimed for sending: whom, which issue, and which try this is."""
+
+    id: int
+    issue_id: int
+    subscriber: Subscriber
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claimed delivery, decided by the mailer's retry policy."""
+
+    id: int
+    subscriber_id: int
+    state: DeliveryState
+    reply: str
+    next_attempt: datetime | None = None
+    permanent: bool = False

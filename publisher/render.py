@@ -1,4 +1,4 @@
-"""The one Jinja2 environment for HTML and XML outputs: autoescape always, undefined is an error.
+"""The one Jinja2 environment: autoescape for all but ``.txt`` templates, undefined is an error.
 
 Templates come from the project's own ``templates/`` first, then from the default theme, so an
 operator overrides one file by copying it. Article HTML reaches a template only through the
@@ -21,6 +21,7 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
+    select_autoescape,
 )
 from markupsafe import Markup
 
@@ -68,7 +69,10 @@ def make_environment(
     env = Environment(
         bytecode_cache=cache,
         loader=ChoiceLoader([FileSystemLoader(project_templates), FileSystemLoader(theme_dir())]),
-        autoescape=True,
+        # Everything is escaped but plain-text templates (*.txt: the text part of digests).
+        autoescape=select_autoescape(
+            disabled_extensions=("txt",), default_for_string=True, default=True
+        ),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

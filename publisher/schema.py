@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -23,9 +24,10 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -99,3 +101,76 @@ outputs = Table(
     Column("updated", UTCDateTime, nullable=False),
     Column("body", LargeBinary, nullable=False),
 )
+
+# -- mail: subscribers, what each digest carried, issues and their deliveries (the outbox) -----
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("address", String(254), nullable=False),
+    Column("address_key", String(254), nullable=False, unique=True),  # lowercased: one per inbox
+    Column("status", String(20), nullable=False, index=True),
+    Column("secret", String(64), nullable=False),
+    Column("bounces", Integer, nullable=False, default=0),
+    Column("created", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("digest", String(100), primary_key=True, index=True),
+)
+
+issues = Table(
+    "issues",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", String(100), nullable=False),
+    Column("slot", String(40), nullable=False),
+    Column("opened", UTCDateTime, nullable=False),
+    Column("nonce", String(32), nullable=False),  # makes the placeholders unguessable
+    Column("subject", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("recipients", Integer, nullable=False),
+    UniqueConstraint("digest", "slot", name="uq_issues_digest_slot"),
+)
+
+# The ledger: what each digest has carried, so the next issue holds exactly what is new.
+# ``issue_id`` is empty for the back catalogue a new digest starts after.
+carried = Table(
+    "carried",
+    metadata,
+    Column("digest", String(100), primary_key=True),
+    Column("article_uid", String(500), primary_key=True),
+    Column("issue_id", Integer, ForeignKey("issues.id", ondelete="CASCADE"), nullable=True),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("issue_id", Integer, ForeignKey("issues.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("last_reply", Text, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
+)
+Index("ix_deliveries_state_next", deliveries.c.state, deliveries.c.next_attempt)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import textwrap
 import unicodedata
 
 import lxml.html
@@ -94,3 +95,39 @@ def visible_text(html: str) -> str:
     for element in root.iter("script", "style"):
         element.drop_tree()
     return " ".join(root.text_content().split())
+
+
+BLOCKS = frozenset(
+    {"p", "div", "li", "blockquote", "pre", "ul", "ol", "table", "tr", "figure", "figcaption"}
+    | {"h1", "h2", "h3", "h4", "h5", "h6"}
+)
+
+
+def plain_text(html: str, width: int = 72) -> str:
+    """Article HTML as plain-text paragraphs wrapped at ``width``, words never split.
+
+    Block elements end paragraphs; everything else is reduced to its text, so the words and
+    their order are exactly those :func:`visible_text` sees.
+    """
+    html = xml_safe(html)
+    if not html.strip():
+        return ""
+    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    for element in root.iter("script", "style"):
+        element.drop_tree()
+    for element in root.iter():
+        if element.tag in BLOCKS:
+            element.tail = "\n\n" + (element.tail or "")
+    paragraphs = (" ".join(p.split()) for p in re.split(r"\n\s*\n", root.text_content()))
+    return "\n\n".join(wrap(p, width) for p in paragraphs if p)
+
+
+def wrap(text: str, width: int = 72) -> str:
+    """One paragraph wrapped at ``width`` without splitting words or hyphenated names."""
+    return textwrap.fill(text, width, break_long_words=False, break_on_hyphens=False)
+
+
+def excerpt(text: str, words: int = 60) -> str:
+    """The first ``words`` words of a text, with an ellipsis when there are more."""
+    found = text.split()
+    return " ".join(found[:words]) + (" …" if len(found) > words else "")

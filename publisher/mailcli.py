@@ -1,0 +1,345 @@
+"""Commands for digests: subscribers, opening issues, previews, test sends and the outbox.
+
+The mail machinery (aiosmtplib, css-inline, the outbox) is imported inside each command, so
+the commands that do not send mail do not pay for it.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from publisher.config import Settings
+from publisher.console import Context, progress_bar
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from publisher.issues import Plan
+    from publisher.mailer import DrainReport
+    from publisher.outbox import Outbox
+
+
+@contextmanager
+def mail_store(settings: Settings) -> Iterator[Outbox]:
+    """The outbox of the configured store, migrated; closed afterwards."""
+    from publisher.outbox import Outbox
+    from publisher.store import Store
+
+    store = Store.open(settings.database_url)
+    try:
+        yield Outbox(store.engine)
+    finally:
+        store.close()
+
+
+def environment(settings: Settings) -> Environment:
+    """The project's Jinja environment, as a publish makes it."""
+    from publisher.render import make_environment
+
+    cache = settings.path(settings.output.var_dir) / "templates"
+    return make_environment(settings.path("templates"), settings.zone, cache)
+
+
+def _addresses(values: tuple[str, ...]) -> list[str]:
+    from publisher.errors import ConfigError
+    from publisher.subscribers import AddressError, normalise_address
+
+    try:
+        return [normalise_address(v) for v in values]
+    except AddressError as exc:
+        raise ConfigError(str(exc), hint="give one plain address, e.g. reader@example.org") from exc
+
+
+def _digest_names(settings: Settings, names: tuple[str, ...]) -> list[str]:
+    """The digests named (each checked), or every configured digest."""
+    from publisher.issues import find_digest
+
+    return [find_digest(settings, n).name for n in names] or [d.name for d in settings.digests]
+
+
+@click.group("subscribers")
+def subscribers_group() -> None:
+    """Add, remove, list, import and export the readers of digests."""
+
+
+@subscribers_group.command("add")
+@click.argument("addresses", nargs=-1, required=True)
+@click.option("--digest", "digests", multiple=True, help="A digest to receive (default: all).")
+@click.pass_obj
+def subscribers_add(obj: Context, addresses: tuple[str, ...], digests: tuple[str, ...]) -> None:
+    """Add readers as active subscribers (the operator vouches for their consent)."""
+    settings = obj.settings()
+    names = _digest_names(settings, digests)
+    rows = [(address, names) for address in _addresses(addresses)]
+    with mail_store(settings) as outbox:
+        done = outbox.add_subscribers(rows, "active", datetime.now(UTC))
+    _print_imported(done)
+
+
+def _print_imported(done: object) -> None:
+    from publisher.outbox import Imported
+
+    assert isinstance(done, Imported)
+    click.echo(
+        f"subscribers: {done.added} added, {done.updated} updated, {done.unchanged} unchanged"
+    )
+    for line in done.refused:
+        click.echo(f"kept: {line}")
+
+
+@subscribers_group.command("remove")
+@click.argument("addresses", nargs=-1, required=True)
+@click.option("--forget", is_flag=True, help="Delete them and their history instead.")
+@click.pass_obj
+def subscribers_remove(obj: Context, addresses: tuple[str, ...], forget: bool) -> None:
+    """Unsubscribe readers (kept, so they are never mailed again), or forget them."""
+    settings = obj.settings()
+    with mail_store(settings) as outbox:
+        for address in _addresses(addresses):
+            if forget:
+                found = outbox.forget(address)
+            else:
+                found = outbox.set_status(address, "unsubscribed", datetime.now(UTC))
+            verb = "forgotten" if forget else "unsubscribed"
+            click.echo(f"{address}: {verb if found else 'not a subscriber'}")
+
+
+@subscribers_group.command("list")
+@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced"]))
+@click.pass_obj
+def subscribers_list(obj: Context, status: str | None) -> None:
+    """One line per subscriber: address, status, digests."""
+    with mail_store(obj.settings()) as outbox:
+        count = 0
+        for subscriber in outbox.each_subscriber(status):
+            digests = " ".join(subscriber.digests) or "-"
+            click.echo(f"{subscriber.address}\t{subscriber.status}\t{digests}")
+            count += 1
+    click.echo(f"{count} subscribers", err=True)
+
+
+@subscribers_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def subscribers_import(obj: Context, file: Path) -> None:
+    """Import ``email[,digests]`` rows; bad rows are reported by line, good ones kept.
+
+    Importing the same file twice changes nothing. Digests are separated by spaces or | and
+    default to all; unsubscribed and bounced addresses are not re-added.
+    """
+    from publisher.subscribers import read_csv
+
+    settings = obj.settings()
+    result = read_csv(file.read_text(encoding="utf-8-sig"), [d.name for d in settings.digests])
+    every = [d.name for d in settings.digests]
+    rows = [(row.address, list(row.digests) or every) for row in result.rows]
+    with mail_store(settings) as outbox:
+        done = outbox.add_subscribers(rows, "active", datetime.now(UTC))
+    for problem in result.problems:
+        click.echo(f"{file}: {problem}", err=True)
+    _print_imported(done)
+    if result.problems:
+        sys.exit(1)
+
+
+@subscribers_group.command("export")
+@click.pass_obj
+def subscribers_export(obj: Context) -> None:
+    """Every subscriber as CSV (email, digests, status), readable by ``import``."""
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["email", "digests", "status"])
+    with mail_store(obj.settings()) as outbox:
+        for subscriber in outbox.each_subscriber():
+            writer.writerow([subscriber.address, " ".join(subscriber.digests), subscriber.status])
+
+
+def _send(settings: Settings, outbox: Outbox) -> DrainReport:
+    """Drain the outbox with a progress bar, and print what happened."""
+    from publisher.mailer import drain, transport_for
+
+    transport = transport_for(settings)
+    with progress_bar() as progress:
+        report = drain(settings, outbox, transport, progress=lambda d, t: progress("send", d, t))
+    rate = report.done / report.seconds if report.seconds else 0.0
+    click.echo(
+        f"sent {report.sent}, retrying later {report.retrying}, failed {report.failed} "
+        f"in {report.seconds:.1f} s ({rate:,.0f}/s) via {transport.description}"
+    )
+    for reply in report.failures:
+        click.echo(f"failed: {reply}")
+    return report
+
+
+@click.command("digest")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Show who would get what; store and send nothing.")
+@click.option("--no-send", is_flag=True, help="Open the issue; leave sending to `publisher drain`.")
+@click.pass_obj
+def digest_command(obj: Context, name: str, dry_run: bool, no_send: bool) -> None:
+    """Open the issue of digest NAME now and send it.
+
+    The issue holds every published article this digest has not carried yet. Without
+    --dry-run, content/ is published first so the issue sees the newest files.
+    """
+    from publisher.issues import find_digest, open_issue, plan
+    from publisher.publish import publish
+
+    settings = obj.settings()
+    digest = find_digest(settings, name)
+    now = datetime.now(UTC)
+    if dry_run:
+        with mail_store(settings) as outbox:
+            ready = plan(settings, outbox, environment(settings), digest, now)
+            _print_plan(ready, outbox)
+        return
+    publish(settings, now)
+    with mail_store(settings) as outbox:
+        opened = open_issue(settings, outbox, environment(settings), digest, now)
+        if opened.issue is None:
+            click.echo(f"{name}: no issue opened: {opened.reason}")
+            return
+        issue = opened.issue
+        click.echo(
+            f"{name}: issue {issue.id} ({issue.slot}) with {len(opened.plan.articles)} articles "
+            f"for {issue.recipients} subscribers: {issue.subject}"
+        )
+        if not no_send:
+            _send(settings, outbox)
+
+
+def _print_plan(ready: Plan, outbox: Outbox) -> None:
+    out = click.echo
+    out(f"digest {ready.digest.name}, slot {ready.slot} (dry run: nothing stored or sent)")
+    out(f"subject: {ready.draft.subject}")
+    out(f"articles ({len(ready.articles)}):")
+    for article in ready.articles:
+        out(f"  {article.published:%Y-%m-%d}  {article.title}")
+    if ready.baseline:
+        out(f"older articles this new digest starts after: {len(ready.baseline)}")
+    out(f"recipients: {ready.recipients}")
+    shown = 0
+    for subscriber in outbox.each_subscriber("active"):
+        if ready.digest.name in subscriber.digests and shown < 10:
+            out(f"  {subscriber.address}")
+            shown += 1
+    if ready.recipients > shown:
+        out(f"  … and {ready.recipients - shown} more")
+    for problem in ready.draft.problems:
+        out(f"refused: {problem}")
+    if not ready.articles and ready.digest.skip_empty:
+        out("nothing new: no issue would be opened (skip_empty)")
+
+
+@click.command("preview")
+@click.argument("name")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+@click.option("--text", is_flag=True, help="The plain-text part instead of the HTML part.")
+@click.option("--eml", is_flag=True, help="The whole message as it would be sent.")
+@click.pass_obj
+def preview_command(obj: Context, name: str, out: Path | None, text: bool, eml: bool) -> None:
+    """Render the next issue of digest NAME for one sample subscriber; nothing is stored."""
+    from publisher.issues import find_digest, letter_for, plan, sample
+
+    settings = obj.settings()
+    digest = find_digest(settings, name)
+    now = datetime.now(UTC)
+    with mail_store(settings) as outbox:
+        ready = plan(settings, outbox, environment(settings), digest, now)
+        reader = sample(outbox, digest)
+    letter = letter_for(settings, ready.issue(now))
+    if eml:
+        body = letter.bytes_for(reader)
+    else:
+        source = ready.draft.text if text else ready.draft.html
+        body = letter.personalise(source, reader).encode()
+    if out is None:
+        sys.stdout.buffer.write(body)
+    else:
+        out.write_bytes(body)
+        click.echo(f"{out}: {len(ready.articles)} articles for {reader.address}", err=True)
+    for problem in ready.draft.problems:
+        click.echo(f"refused: {problem}", err=True)
+
+
+@click.command("send-test")
+@click.argument("name")
+@click.option("--to", "address", required=True, help="Where the test goes.")
+@click.pass_obj
+def send_test_command(obj: Context, name: str, address: str) -> None:
+    """Send the next issue of digest NAME to one address now; nothing is stored."""
+    import asyncio
+
+    from publisher.issues import find_digest, letter_for, plan, sample
+    from publisher.mailer import transport_for
+
+    settings = obj.settings()
+    digest = find_digest(settings, name)
+    to = _addresses((address,))[0]
+    now = datetime.now(UTC)
+    with mail_store(settings) as outbox:
+        ready = plan(settings, outbox, environment(settings), digest, now)
+    for problem in ready.draft.problems:
+        click.echo(f"warning: {problem}", err=True)
+    reader = sample(outbox, digest, to)
+    letter = letter_for(settings, ready.issue(now))
+    transport = transport_for(settings)
+
+    async def send() -> str:
+        connection = await transport.connect()
+        try:
+            message = letter.bytes_for(reader)
+            key = letter.message_id(reader)
+            return await connection.send(settings.mail.from_address, to, message, key)
+        finally:
+            await connection.close()
+
+    reply = asyncio.run(send())
+    click.echo(f"sent to {to} via {transport.description}: {reply}")
+
+
+@click.command("outbox")
+@click.option("--retry-failed", is_flag=True, help="Queue failed deliveries again first.")
+@click.pass_obj
+def outbox_command(obj: Context, retry_failed: bool) -> None:
+    """Deliveries by state, and the latest failures with the relay's reply."""
+    settings = obj.settings()
+    with mail_store(settings) as outbox:
+        if retry_failed:
+            click.echo(f"queued again: {outbox.retry_failed(datetime.now(UTC))}")
+        counts = outbox.counts()
+        click.echo("  ".join(f"{state}: {n}" for state, n in counts.items()))
+        next_due = outbox.next_due()
+        if next_due is not None:
+            click.echo(f"next try: {next_due.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}")
+        for failure in outbox.failures():
+            click.echo(
+                f"failed: {failure.address} ({failure.digest} issue {failure.issue_id}, "
+                f"{failure.attempts} tries): {failure.reply}"
+            )
+
+
+@click.command("drain")
+@click.pass_obj
+def drain_command(obj: Context) -> None:
+    """Send every delivery that is due now (what the worker does continuously)."""
+    settings = obj.settings()
+    with mail_store(settings) as outbox:
+        _send(settings, outbox)
+
+
+MAIL_COMMANDS = (
+    subscribers_group,
+    digest_command,
+    preview_command,
+    send_test_command,
+    outbox_command,
+    drain_command,
+)

@@ -1,0 +1,391 @@
+"""Delivery: claim due messages from the outbox, send them, record what the relay said.
+
+``K`` workers each hold one connection, reused for up to ``messages_per_connection`` messages
+and replaced after a 421, a timeout or a dropped connection (aiosmtplib serialises one
+conversation per client, so concurrency is connections). A worker does not take its next
+message until the outcome of the last one is committed: after a crash, at most one message per
+worker was sent without being recorded, so a restart sends at most ``K`` duplicates, each with
+the same Message-ID. Store calls run on one thread of their own so sockets keep moving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import aiosmtplib
+
+from publisher.compose import Letter, Links
+from publisher.config import Settings, SmtpSettings
+from publisher.errors import DeliveryError, PermanentDelivery, TransientDelivery
+from publisher.models import Claim, Outcome
+from publisher.outbox import Outbox
+
+T = TypeVar("T")
+MAX_BACKOFF = timedelta(hours=6)
+Clock = Callable[[], datetime]
+Progress = Callable[[int, int], None]
+
+
+def utcnow() -> datetime:
+    """The real clock; tests pass their own."""
+    return datetime.now(UTC)
+
+
+class Connection(Protocol):
+    """One open conversation with wherever messages go."""
+
+    async def send(self, sender: str, recipient: str, message: bytes, key: str) -> str:
+        """Hand over one message; the relay's reply. Raises :class:`DeliveryError`."""
+
+    async def close(self) -> None:
+        """End the conversation; never raises."""
+
+
+class Transport(Protocol):
+    """Opens connections; :class:`SmtpTransport` or :class:`MaildirTransport`."""
+
+    description: str
+
+    async def connect(self) -> Connection:
+        """A new connection. Raises :class:`TransientDelivery` when none can be opened."""
+
+
+def _failure(code: int, message: str) -> DeliveryError:
+    """RFC 5321: 4yz is transient, 5yz permanent; a 421 means the server closed the session."""
+    reply = f"{code} {' '.join(message.split())}"
+    if 500 <= code < 600:
+        return PermanentDelivery(reply)
+    return TransientDelivery(reply, reconnect=code == 421)
+
+
+class SmtpConnection:
+    """An aiosmtplib client, already connected (and logged in)."""
+
+    def __init__(self, client: aiosmtplib.SMTP, timeout: float) -> None:
+        self.client, self.timeout = client, timeout
+
+    async def send(self, sender: str, recipient: str, message: bytes, key: str) -> str:
+        try:
+            # aiosmtplib's timeout is per socket operation; this one bounds the whole message.
+            async with asyncio.timeout(self.timeout):
+                refused, reply = await self.client.sendmail(sender, [recipient], message)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            first = exc.recipients[0]
+            raise _failure(first.code, first.message) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _failure(exc.code, exc.message) from exc
+        except (aiosmtplib.SMTPException, TimeoutError, OSError) as exc:
+            # Dropped or timed out, perhaps after the final dot: delivered or not, nobody knows.
+            # RFC 5321 §3.8 says to treat it as temporary; the retry keeps the Message-ID.
+            raise TransientDelivery(f"{type(exc).__name__}: {exc}", reconnect=True) from exc
+        if refused:  # some recipients refused: aiosmtplib reports these instead of raising
+            response = next(iter(refused.values()))
+            raise _failure(response.code, response.message)
+        return reply
+
+    async def close(self) -> None:
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+            await self.client.quit()
+        self.client.close()
+
+
+class SmtpTransport:
+    """A relay over STARTTLS or implicit TLS (plain only to a loopback relay)."""
+
+    def __init__(self, smtp: SmtpSettings, helo: str) -> None:
+        self.smtp, self.helo = smtp, helo
+        self.description = f"smtp://{smtp.host}:{smtp.port} ({smtp.security})"
+
+    async def connect(self) -> Connection:
+        smtp = self.smtp
+        client = aiosmtplib.SMTP(
+            hostname=smtp.host,
+            port=smtp.port,
+            username=smtp.username or None,
+            password=smtp.password or None,
+            local_hostname=self.helo,  # else aiosmtplib looks up this machine's FQDN
+            timeout=smtp.timeout,
+            use_tls=smtp.security == "tls",
+            start_tls=smtp.security == "starttls",  # required, never opportunistic
+            validate_certs=smtp.validate_certs,
+        )
+        try:
+            await client.connect()
+        except aiosmtplib.SMTPResponseException as exc:
+            raise TransientDelivery(f"{self.description}: {exc.code} {exc.message}", True) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise TransientDelivery(f"{self.description}: {exc}", reconnect=True) from exc
+        return SmtpConnection(client, smtp.timeout)
+
+
+class MaildirConnection:
+    """Writes each message into ``new/`` of a Maildir, atomically, named by its delivery."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    async def send(self, sender: str, recipient: str, message: bytes, key: str) -> str:
+        name = key.strip("<>").replace("/", "_").replace(":", "_")
+        temporary = self.root / "tmp" / name
+        try:
+            temporary.write_bytes(message)
+            # Same name on a retry: the file is replaced, never doubled.
+            os.replace(temporary, self.root / "new" / name)
+        except OSError as exc:
+            raise TransientDelivery(f"maildir {self.root}: {exc}") from exc
+        return f"250 written to {self.root / 'new' / name}"
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+class MaildirTransport:
+    """The embedded default: a Maildir that any mail client can open, and tests can read."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.description = f"maildir {root}"
+
+    async def connect(self) -> Connection:
+        for sub in ("tmp", "new", "cur"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        return MaildirConnection(self.root)
+
+
+def transport_for(settings: Settings) -> Transport:
+    """The configured relay, or the Maildir under ``var/outbox`` when no host is set."""
+    if settings.smtp.host:
+        helo = settings.smtp.helo_name or settings.mail.from_address.rpartition("@")[2]
+        return SmtpTransport(settings.smtp, helo)
+    return MaildirTransport(settings.path(settings.output.var_dir) / "outbox")
+
+
+def links_for(settings: Settings) -> Links:
+    """Where subscribers' links point."""
+    return Links(settings.site.base_url, settings.mail.from_address)
+
+
+def decide(claim: Claim, error: DeliveryError | None, now: datetime, smtp: SmtpSettings) -> Outcome:
+    """The retry policy: sent; failed for good on a 5xx or after ``max_attempts``; otherwise
+    queued again after an exponential backoff.
+    """
+    who = claim.subscriber.id
+    if error is None:
+        return Outcome(claim.id, who, "sent", "")
+    if isinstance(error, PermanentDelivery):
+        return Outcome(claim.id, who, "failed", str(error), permanent=True)
+    if claim.attempts >= smtp.max_attempts:
+        return Outcome(claim.id, who, "failed", f"gave up after {claim.attempts} tries: {error}")
+    delay = min(timedelta(seconds=smtp.retry_seconds * 2 ** (claim.attempts - 1)), MAX_BACKOFF)
+    return Outcome(claim.id, who, "queued", str(error), next_attempt=now + delay)
+
+
+class RateLimit:
+    """At most ``rate`` messages a second across all workers (0: no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1 / rate if rate > 0 else 0.0
+        self.next = 0.0
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        now = asyncio.get_running_loop().time()
+        at = max(now, self.next)
+        self.next = at + self.interval
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
+@dataclass
+class DrainReport:
+    """What one drain did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.retrying + self.failed
+
+
+class Sender:
+    """Drains the outbox through a transport."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        transport: Transport,
+        settings: Settings,
+        clock: Clock = utcnow,
+        progress: Progress | None = None,
+    ) -> None:
+        self.outbox, self.transport, self.settings = outbox, transport, settings
+        self.smtp = settings.smtp
+        self.clock, self.progress = clock, progress
+        self.links = links_for(settings)
+        self.letters: dict[int, Letter] = {}
+        self.limit = RateLimit(self.smtp.rate)
+        self.report = DrainReport()
+        self.total = 0
+        self.pending: list[tuple[Outcome, asyncio.Future[None]]] = []
+        self.wake = asyncio.Event()
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="outbox")
+        lease_bound = int(self.smtp.rate * self.smtp.lease_seconds / 4) if self.smtp.rate else 256
+        self.batch = max(self.smtp.connections, min(256, lease_bound))
+
+    async def _store(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db, call, *args)
+
+    async def drain(self, stop: asyncio.Event | None = None) -> DrainReport:
+        """Send every delivery that is due now; return when none is left or ``stop`` is set.
+
+        Deliveries queued for a later retry stay queued for the next drain.
+        """
+        stop = stop or asyncio.Event()
+        started = asyncio.get_running_loop().time()
+        counts = await self._store(self.outbox.counts)
+        self.total = counts["queued"] + counts["sending"]
+        queue: asyncio.Queue[Claim | None] = asyncio.Queue(self.batch)
+        recorder = asyncio.create_task(self._recorder())
+        workers = [
+            asyncio.create_task(self._worker(queue, stop)) for _ in range(self.smtp.connections)
+        ]
+        try:
+            await self._feed(queue, stop, len(workers))
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+            leftover = []
+            while not queue.empty():
+                item = queue.get_nowait()
+                if item is not None:
+                    leftover.append(item.id)
+            await self._store(self.outbox.release, leftover, self.clock())
+            recorder.cancel()
+            self._db.shutdown(wait=True)
+        self.report.seconds = asyncio.get_running_loop().time() - started
+        return self.report
+
+    async def _feed(self, queue: asyncio.Queue[Claim | None], stop: asyncio.Event, n: int) -> None:
+        lease = timedelta(seconds=self.smtp.lease_seconds)
+        while not stop.is_set():
+            claims = await self._store(self.outbox.claim, self.clock(), lease, self.batch)
+            if not claims:
+                break
+            for claim in claims:
+                await queue.put(claim)
+        for _ in range(n):
+            await queue.put(None)
+
+    async def _letter(self, issue_id: int) -> Letter:
+        letter = self.letters.get(issue_id)
+        if letter is None:
+            issue = await self._store(self.outbox.issue, issue_id)
+            name = self.settings.mail.from_name or self.settings.site.title
+            letter = Letter(issue, name, self.settings.mail.from_address, self.links)
+            self.letters[issue_id] = letter
+        return letter
+
+    async def _worker(self, queue: asyncio.Queue[Claim | None], stop: asyncio.Event) -> None:
+        connection: Connection | None = None
+        used = 0
+        try:
+            while (claim := await queue.get()) is not None:
+                if stop.is_set():
+                    await self._store(self.outbox.release, [claim.id], self.clock())
+                    continue
+                letter = await self._letter(claim.issue_id)
+                message = letter.bytes_for(claim.subscriber)
+                await self.limit.wait()
+                error: DeliveryError | None = None
+                try:
+                    if connection is None:
+                        connection, used = await self.transport.connect(), 0
+                    await connection.send(
+                        self.settings.mail.from_address,
+                        claim.subscriber.address,
+                        message,
+                        letter.message_id(claim.subscriber),
+                    )
+                    used += 1
+                except DeliveryError as exc:
+                    error = exc
+                if connection is not None and (
+                    used >= self.smtp.messages_per_connection or (error and error.reconnect)
+                ):
+                    await connection.close()
+                    connection = None
+                await self._record(decide(claim, error, self.clock(), self.smtp))
+        finally:
+            if connection is not None:
+                await connection.close()
+
+    async def _record(self, outcome: Outcome) -> None:
+        """Hand the outcome to the recorder and wait until it is committed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append((outcome, done))
+        self.wake.set()
+        await done
+
+    async def _recorder(self) -> None:
+        """Commit outcomes in groups: whatever finished while the last commit ran."""
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            batch, self.pending = self.pending, []
+            if not batch:
+                continue
+            outcomes = [outcome for outcome, _ in batch]
+            try:
+                await self._store(
+                    self.outbox.record, outcomes, self.clock(), self.smtp.bounce_after
+                )
+            except Exception as exc:  # the store is gone: every waiting worker stops with it
+                for _, done in batch:
+                    done.set_exception(exc)
+                continue
+            for outcome, done in batch:
+                self._count(outcome)
+                done.set_result(None)
+            if self.progress is not None:
+                self.progress(self.report.done, max(self.total, self.report.done))
+
+    def _count(self, outcome: Outcome) -> None:
+        report = self.report
+        if outcome.state == "sent":
+            report.sent += 1
+        elif outcome.state == "queued":
+            report.retrying += 1
+        else:
+            report.failed += 1
+            if len(report.failures) < 20:
+                report.failures.append(outcome.reply)
+
+
+def drain(
+    settings: Settings,
+    outbox: Outbox,
+    transport: Transport | None = None,
+    clock: Clock = utcnow,
+    progress: Progress | None = None,
+) -> DrainReport:
+    """Send what is due, from synchronous code (the CLI)."""
+
+    async def run() -> DrainReport:
+        sender = Sender(outbox, transport or transport_for(settings), settings, clock, progress)
+        return await sender.drain()
+
+    return asyncio.run(run())

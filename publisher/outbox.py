@@ -1,0 +1,468 @@
+"""The mail side of the store: subscribers, the digests' ledger, issues and deliveries.
+
+Like :mod:`publisher.store`, the only place that speaks SQL for what it keeps. Each method is
+one short transaction: the sender claims and records deliveries many times a second, and a crash
+between two calls leaves every row in a state the next sender knows how to continue from.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from publisher.models import Article, Claim, Issue, Outcome, Subscriber
+from publisher.records import utc
+from publisher.schema import articles, carried, deliveries, issues, subscribers, subscriptions
+
+STATES = ("queued", "sending", "sent", "failed", "cancelled")
+
+
+class Stamp(NamedTuple):
+    """What digest selection needs of an article."""
+
+    uid: str
+    published: datetime
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What adding a batch of subscribers did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    refused: tuple[str, ...] = ()  # unsubscribed or bounced addresses are never re-added
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A delivery that failed for good, for ``publisher outbox``."""
+
+    address: str
+    digest: str
+    issue_id: int
+    attempts: int
+    reply: str
+
+
+def _subscriber(row: Any, digests: Sequence[str] = ()) -> Subscriber:
+    return Subscriber(row.id, row.address, row.status, row.secret, tuple(digests))
+
+
+class Outbox:
+    """Subscribers, issues and deliveries over the store's engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- subscribers ------------------------------------------------------------------------
+
+    def add_subscribers(
+        self, rows: Iterable[tuple[str, Sequence[str]]], status: str, now: datetime
+    ) -> Imported:
+        """Add or update ``(address, digests)``; adding the same rows twice changes nothing.
+
+        An existing subscriber's digests become the ones given. Unsubscribed and bounced
+        addresses stay as they are: only the reader can subscribe again.
+        """
+        added = updated = unchanged = 0
+        refused: list[str] = []
+        with self.engine.begin() as conn:
+            for address, digests in rows:
+                key = address.lower()
+                row = conn.execute(
+                    select(subscribers).where(subscribers.c.address_key == key)
+                ).first()
+                if row is None:
+                    values = {
+                        "address": address,
+                        "address_key": key,
+                        "status": status,
+                        "secret": secrets.token_urlsafe(24),
+                        "bounces": 0,
+                        "created": now,
+                        "updated": now,
+                    }
+                    made = insert(subscribers).values(**values).returning(subscribers.c.id)
+                    self._set_digests(conn, conn.execute(made).scalar_one(), digests)
+                    added += 1
+                elif row.status in ("unsubscribed", "bounced"):
+                    refused.append(f"{address}: {row.status}; only the reader can subscribe again")
+                elif set(self._digests(conn, row.id)) != set(digests) or row.status != status:
+                    conn.execute(
+                        update(subscribers)
+                        .where(subscribers.c.id == row.id)
+                        .values(status=status, updated=now)
+                    )
+                    self._set_digests(conn, row.id, digests)
+                    updated += 1
+                else:
+                    unchanged += 1
+        return Imported(added, updated, unchanged, tuple(refused))
+
+    @staticmethod
+    def _digests(conn: Connection, subscriber_id: int) -> list[str]:
+        query = select(subscriptions.c.digest).where(subscriptions.c.subscriber_id == subscriber_id)
+        return sorted(conn.execute(query).scalars())
+
+    @staticmethod
+    def _set_digests(conn: Connection, subscriber_id: int, digests: Sequence[str]) -> None:
+        conn.execute(delete(subscriptions).where(subscriptions.c.subscriber_id == subscriber_id))
+        if digests:
+            rows = [{"subscriber_id": subscriber_id, "digest": d} for d in sorted(set(digests))]
+            conn.execute(insert(subscriptions), rows)
+
+    def set_status(self, address: str, status: str, now: datetime) -> bool:
+        """Change one subscriber's status; ``False`` when the address is unknown."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(subscribers)
+                .where(subscribers.c.address_key == address.lower())
+                .values(status=status, updated=now)
+            )
+            return bool(done.rowcount)
+
+    def forget(self, address: str) -> bool:
+        """Delete a subscriber and their deliveries (the right to be forgotten)."""
+        with self.engine.begin() as conn:
+            key = address.lower()
+            done = conn.execute(delete(subscribers).where(subscribers.c.address_key == key))
+            return bool(done.rowcount)
+
+    def each_subscriber(self, status: str | None = None) -> Iterator[Subscriber]:
+        """Every subscriber with their digests, by id, streamed."""
+        digests = func.coalesce(
+            select(func.aggregate_strings(subscriptions.c.digest, " "))
+            .where(subscriptions.c.subscriber_id == subscribers.c.id)
+            .scalar_subquery(),
+            "",
+        )
+        query = select(subscribers, digests.label("digests")).order_by(subscribers.c.id)
+        if status is not None:
+            query = query.where(subscribers.c.status == status)
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=500).execute(query):
+                yield _subscriber(row, sorted(row.digests.split()))
+
+    def subscriber(self, subscriber_id: int) -> Subscriber | None:
+        """One subscriber by id, with their digests."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+            return None if row is None else _subscriber(row, self._digests(conn, row.id))
+
+    def sample_subscriber(self, digest: str) -> Subscriber | None:
+        """The first active subscriber of ``digest``, for previews."""
+        with self.engine.connect() as conn:
+            row = conn.execute(self._audience(digest).limit(1)).first()
+            return None if row is None else _subscriber(row, [digest])
+
+    @staticmethod
+    def _audience(digest: str) -> Any:
+        return (
+            select(subscribers)
+            .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
+            .where(subscriptions.c.digest == digest, subscribers.c.status == "active")
+            .order_by(subscribers.c.id)
+        )
+
+    def audience_size(self, digest: str) -> int:
+        """How many active subscribers an issue of ``digest`` opened now would go to."""
+        query = select(func.count()).select_from(self._audience(digest).subquery())
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- the ledger and issues --------------------------------------------------------------
+
+    def ledger(self, digest: str) -> tuple[str | None, set[str]]:
+        """The slot of the digest's last issue, and the uids of every article it carried."""
+        with self.engine.connect() as conn:
+            last = conn.execute(
+                select(func.max(issues.c.slot)).where(issues.c.digest == digest)
+            ).scalar()
+            uids = conn.execute(select(carried.c.article_uid).where(carried.c.digest == digest))
+            return last, set(uids.scalars())
+
+    def published(self, now: datetime) -> list[Stamp]:
+        """Id and date of every present article published by ``now``."""
+        query = select(articles.c.uid, articles.c.published).where(
+            articles.c.present, articles.c.published <= utc(now)
+        )
+        with self.engine.connect() as conn:
+            return [Stamp(uid, when) for uid, when in conn.execute(query)]
+
+    def articles(self, uids: Sequence[str]) -> list[Article]:
+        """The articles with these uids, in the order given."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(articles.c.uid, articles.c.data).where(articles.c.uid.in_(uids))
+            )
+            found = {uid: Article.from_json(json.loads(data)) for uid, data in rows}
+        return [found[uid] for uid in uids if uid in found]
+
+    def open_issue(
+        self, issue: Issue, carries: Sequence[str], baseline: Sequence[str]
+    ) -> Issue | None:
+        """Store the issue, its ledger entries and one queued delivery per active subscriber,
+        in one transaction. ``None`` when the digest already has an issue for this slot.
+        """
+        try:
+            with self.engine.begin() as conn:
+                values = {
+                    "digest": issue.digest,
+                    "slot": issue.slot,
+                    "opened": issue.opened,
+                    "nonce": issue.nonce,
+                    "subject": issue.subject,
+                    "html": issue.html,
+                    "text": issue.text,
+                    "recipients": 0,
+                }
+                made = insert(issues).values(**values).returning(issues.c.id)
+                issue_id: int = conn.execute(made).scalar_one()
+                ledger = [
+                    {"digest": issue.digest, "article_uid": u, "issue_id": issue_id}
+                    for u in carries
+                ]
+                ledger += [
+                    {"digest": issue.digest, "article_uid": u, "issue_id": None} for u in baseline
+                ]
+                if ledger:
+                    conn.execute(insert(carried), ledger)
+                audience = self._audience(issue.digest).with_only_columns(
+                    bindparam("issue", issue_id),
+                    subscribers.c.id,
+                    bindparam("state", "queued"),
+                    bindparam("attempts", 0),
+                    bindparam("next", utc(issue.opened), type_=deliveries.c.next_attempt.type),
+                    bindparam("reply", ""),
+                    bindparam("updated", utc(issue.opened), type_=deliveries.c.updated.type),
+                )
+                columns = [
+                    "issue_id",
+                    "subscriber_id",
+                    "state",
+                    "attempts",
+                    "next_attempt",
+                    "last_reply",
+                    "updated",
+                ]
+                created = conn.execute(insert(deliveries).from_select(columns, audience)).rowcount
+                conn.execute(
+                    update(issues).where(issues.c.id == issue_id).values(recipients=created)
+                )
+        except IntegrityError:
+            return None
+        return Issue(
+            issue_id,
+            issue.digest,
+            issue.slot,
+            issue.opened,
+            issue.nonce,
+            issue.subject,
+            issue.html,
+            issue.text,
+            created,
+        )
+
+    def issue(self, issue_id: int) -> Issue:
+        """One stored issue."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(issues).where(issues.c.id == issue_id)).one()
+        return Issue(
+            row.id,
+            row.digest,
+            row.slot,
+            row.opened,
+            row.nonce,
+            row.subject,
+            row.html,
+            row.text,
+            row.recipients,
+        )
+
+    # -- deliveries -------------------------------------------------------------------------
+
+    def claim(self, now: datetime, lease: timedelta, limit: int) -> list[Claim]:
+        """Move up to ``limit`` due deliveries to ``sending`` under a lease, and return them.
+
+        Due means queued with its retry time reached, or sending with an expired lease (its
+        sender died). Deliveries of subscribers no longer active are cancelled instead, so an
+        unsubscribe takes effect before the next message. Concurrent senders skip each other's
+        rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers).
+        """
+        now = utc(now)
+        due = or_(
+            and_(deliveries.c.state == "queued", deliveries.c.next_attempt <= now),
+            and_(deliveries.c.state == "sending", deliveries.c.lease_until < now),
+        )
+        pick = (
+            select(deliveries.c.id)
+            .where(due)
+            .order_by(deliveries.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.engine.begin() as conn:
+            ids = list(conn.execute(pick).scalars())
+            if not ids:
+                return []
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(ids))
+                .values(
+                    state="sending",
+                    lease_until=now + lease,
+                    attempts=deliveries.c.attempts + 1,
+                    updated=now,
+                )
+            )
+            query = (
+                select(
+                    deliveries.c.id.label("delivery"),
+                    deliveries.c.issue_id,
+                    deliveries.c.attempts,
+                    subscribers,
+                )
+                .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+                .where(deliveries.c.id.in_(ids))
+                .order_by(deliveries.c.id)
+            )
+            claims, gone = [], []
+            for row in conn.execute(query):
+                if row.status != "active":
+                    gone.append(row.delivery)
+                    continue
+                claims.append(Claim(row.delivery, row.issue_id, _subscriber(row), row.attempts))
+            if gone:
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_(gone))
+                    .values(state="cancelled", lease_until=None, last_reply="not active")
+                )
+        return claims
+
+    def record(self, outcomes: Sequence[Outcome], now: datetime, bounce_after: int) -> None:
+        """Write what became of claimed deliveries, and count permanent failures against their
+        subscribers (bounced after ``bounce_after``), in one transaction.
+        """
+        if not outcomes:
+            return
+        now = utc(now)
+        rows = [
+            {
+                "key": o.id,
+                "new_state": o.state,
+                "reply": o.reply[:1000],
+                "retry_at": utc(o.next_attempt) if o.next_attempt else now,
+            }
+            for o in outcomes
+        ]
+        statement = (
+            update(deliveries)
+            .where(deliveries.c.id == bindparam("key"))
+            .values(
+                state=bindparam("new_state"),
+                last_reply=bindparam("reply"),
+                next_attempt=bindparam("retry_at", type_=deliveries.c.next_attempt.type),
+                lease_until=None,
+                updated=now,
+            )
+        )
+        bounced = [{"key": o.subscriber_id} for o in outcomes if o.permanent]
+        with self.engine.begin() as conn:
+            conn.execute(statement, rows)
+            if bounced:
+                conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == bindparam("key"))
+                    .values(bounces=subscribers.c.bounces + 1, updated=now),
+                    bounced,
+                )
+                ids = [row["key"] for row in bounced]
+                conn.execute(
+                    update(subscribers)
+                    .where(
+                        subscribers.c.id.in_(ids),
+                        subscribers.c.status == "active",
+                        subscribers.c.bounces >= bounce_after,
+                    )
+                    .values(status="bounced")
+                )
+
+    def release(self, ids: Sequence[int], now: datetime) -> None:
+        """Give claimed deliveries back unsent (a graceful stop): queued, the try not counted."""
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(ids), deliveries.c.state == "sending")
+                .values(
+                    state="queued",
+                    lease_until=None,
+                    attempts=deliveries.c.attempts - 1,
+                    updated=utc(now),
+                )
+            )
+
+    def counts(self) -> dict[str, int]:
+        """Deliveries by state, every state present."""
+        query = select(deliveries.c.state, func.count()).group_by(deliveries.c.state)
+        with self.engine.connect() as conn:
+            found = {state: int(n) for state, n in conn.execute(query)}
+        return {state: found.get(state, 0) for state in STATES}
+
+    def next_due(self) -> datetime | None:
+        """When the earliest queued delivery may be tried, or ``None`` when none is queued."""
+        query = select(func.min(deliveries.c.next_attempt)).where(deliveries.c.state == "queued")
+        with self.engine.connect() as conn:
+            value: datetime | None = conn.execute(query).scalar()
+        return value
+
+    def failures(self, limit: int = 50) -> list[Failure]:
+        """The latest permanent failures with their last SMTP reply."""
+        query = (
+            select(
+                subscribers.c.address,
+                issues.c.digest,
+                issues.c.id,
+                deliveries.c.attempts,
+                deliveries.c.last_reply,
+            )
+            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .join(issues, issues.c.id == deliveries.c.issue_id)
+            .where(deliveries.c.state == "failed")
+            .order_by(deliveries.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [Failure(*row) for row in conn.execute(query)]
+
+    def retry_failed(self, now: datetime) -> int:
+        """Queue failed deliveries of still-active subscribers again, tries counted afresh."""
+        active = select(subscribers.c.id).where(subscribers.c.status == "active")
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(deliveries)
+                .where(deliveries.c.state == "failed", deliveries.c.subscriber_id.in_(active))
+                .values(state="queued", attempts=0, next_attempt=utc(now), updated=utc(now))
+            )
+            return int(done.rowcount)
