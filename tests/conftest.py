@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from publisher.config import Settings, load_settings
 from publisher.models import RunReport
 from publisher.publish import publish
+from tests.smtpserver import MailServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -114,3 +115,13 @@ def db_project(project: Project, database_url: str) -> Project:
     """The project on SQLite and on PostgreSQL."""
     project.environ["DATABASE_URL"] = database_url
     return project
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    """A real SMTP server on 127.0.0.1 for one test, stopped afterwards."""
+    server = MailServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

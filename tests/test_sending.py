@@ -1,0 +1,287 @@
+"""Digests over SMTP against a real server (aiosmtpd): structure, headers, faults, retries,
+bounces, bounded connections, and a sender killed mid-issue — on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+
+import pytest
+
+from publisher.config import Settings
+from publisher.errors import ConfigError
+from publisher.issues import find_digest, open_issue
+from publisher.mailcli import environment
+from publisher.mailer import DrainReport, drain
+from publisher.models import Issue
+from publisher.outbox import Outbox
+from publisher.store import Store
+from publisher.text import visible_text
+from tests.conftest import NOW, Project
+from tests.smtpserver import MailServer
+
+READERS = ["ada@example.com", "bo@example.net", "cy@example.org"]
+
+
+@dataclass
+class Mailing:
+    """A published project with subscribers, its outbox, and the test SMTP server."""
+
+    project: Project
+    outbox: Outbox
+    server: MailServer
+
+    @property
+    def settings(self) -> Settings:
+        return self.project.settings()
+
+    def subscribe(self, *addresses: str) -> None:
+        self.outbox.add_subscribers([(a, ["daily"]) for a in addresses], "active", NOW)
+
+    def open(self, digest: str = "daily") -> Issue:
+        settings = self.settings
+        found = find_digest(settings, digest)
+        opened = open_issue(settings, self.outbox, environment(settings), found, NOW)
+        assert opened.issue is not None, opened.reason
+        return opened.issue
+
+    def drain(self, later: timedelta = timedelta(minutes=1)) -> DrainReport:
+        return drain(self.settings, self.outbox, clock=lambda: NOW + later)
+
+
+@pytest.fixture
+def mailing(db_project: Project, mail_server: MailServer) -> Iterator[Mailing]:
+    db_project.environ.update(mail_server.environ())
+    db_project.environ.update(
+        {"PUBLISHER_SMTP__RETRY_SECONDS": "0", "PUBLISHER_SMTP__TIMEOUT": "5"}
+    )
+    db_project.publish()
+    store = Store.open(db_project.settings().database_url)
+    try:
+        yield Mailing(db_project, Outbox(store.engine), mail_server)
+    finally:
+        store.close()
+
+
+def test_each_subscriber_gets_one_multipart_digest_with_every_attribution_in_both_parts(
+    mailing: Mailing,
+) -> None:
+    mailing.subscribe(*READERS)
+    issue = mailing.open()
+    report = mailing.drain()
+    assert (report.sent, report.failed, report.retrying) == (3, 0, 0)
+    received = mailing.server.received
+    assert sorted(r.recipients[0] for r in received) == sorted(READERS)
+    articles = mailing.outbox.articles(sorted(mailing.outbox.ledger("daily")[1]))
+    assert len(articles) == 4
+    for envelope in received:
+        assert envelope.sender == "digests@harbornotes.example"
+        assert len(envelope.recipients) == 1
+        message = envelope.message()
+        assert message.get_content_type() == "multipart/alternative"
+        parts = list(message.iter_parts())
+        assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+        text, html = (" ".join(str(p.get_content()).split()) for p in parts)
+        html_text = visible_text(str(parts[1].get_content()))
+        for article in articles:
+            for needed in (article.attribution, *article.disclaimer):
+                assert visible_text(needed) in text, (article.title, needed)
+                assert visible_text(needed) in html_text, (article.title, needed)
+        unsubscribe = re.search(r"<(https?://[^>]+)>", str(message["List-Unsubscribe"]))
+        assert unsubscribe is not None
+        assert unsubscribe.group(1) in text and unsubscribe.group(1) in html
+        assert "<script" not in html and "<style" not in html  # CSS inlined, no scripts
+        assert len(parts[1].get_content().encode()) < 100_000
+        assert message["To"] == envelope.recipients[0]
+        assert message["From"] == "Harbor Notes <digests@harbornotes.example>"
+        assert message["Subject"] == issue.subject == "Harbor Notes: 4 new stories"
+        assert parsedate_to_datetime(message["Date"]) == NOW
+        assert re.fullmatch(r"<\d+\.\d+\.[0-9a-f]{16}@harbornotes\.example>", message["Message-ID"])
+        assert envelope.recipients[0] not in message["Message-ID"]
+        assert message["List-Id"] == "Harbor Notes daily <daily.harbornotes.example>"
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert "mailto:digests@harbornotes.example" in message["List-Unsubscribe"]
+    assert mailing.outbox.counts()["sent"] == 3
+    assert len({r.message()["Message-ID"] for r in received}) == 3
+
+
+def test_an_issue_carries_each_article_once_and_the_same_slot_opens_once(
+    mailing: Mailing,
+) -> None:
+    mailing.subscribe(*READERS)
+    first = mailing.open()
+    settings = mailing.settings
+    again = open_issue(
+        settings, mailing.outbox, environment(settings), find_digest(settings, "daily"), NOW
+    )
+    assert again.issue is None  # nothing new, and the slot is taken either way
+    assert first.recipients == 3
+    assert mailing.outbox.counts()["queued"] == 3
+
+
+@pytest.mark.parametrize(
+    ("script", "attempts"),
+    [
+        ({"rcpt": ["451 4.7.1 greylisted, try again"]}, 2),
+        ({"rcpt": ["452 4.2.2 mailbox full", "450 4.2.1 busy"]}, 3),
+        ({"rcpt": ["421 4.3.2 closing"]}, 2),
+        ({"data": ["451 4.3.0 local error"]}, 2),
+        ({"data": ["421 4.4.2 timeout"]}, 2),
+        ({"drop": [True]}, 2),
+    ],
+    ids=["451-rcpt", "452-then-450", "421-rcpt", "451-data", "421-data", "dropped"],
+)
+def test_transient_failures_are_retried_until_delivered_once(
+    mailing: Mailing, script: dict[str, list[str]], attempts: int
+) -> None:
+    mailing.subscribe(*READERS)
+    mailing.open()
+    target = READERS[1]
+    if "rcpt" in script:
+        mailing.server.script.rcpt[target] = deque(script["rcpt"])
+    mailing.server.script.data = deque(script.get("data", []))
+    mailing.server.script.drop = deque(script.get("drop", []))  # type: ignore[arg-type]
+    report = mailing.drain()
+    assert report.sent == 3 and report.failed == 0
+    recipients = sorted(r.recipients[0] for r in mailing.server.received)
+    assert recipients == sorted(READERS)  # each exactly once
+    rows = {r["address"]: r for r in deliveries(mailing)}
+    failed_first = target if "rcpt" in script else None
+    if failed_first:
+        assert rows[target]["attempts"] == attempts
+        assert rows[target]["last_reply"] == ""
+    assert all(r["state"] == "sent" for r in rows.values())
+
+
+def test_a_timeout_after_data_is_retried_with_the_same_message_id(mailing: Mailing) -> None:
+    mailing.project.environ["PUBLISHER_SMTP__TIMEOUT"] = "0.5"
+    mailing.project.environ["PUBLISHER_SMTP__RETRY_SECONDS"] = "60"
+    mailing.subscribe(READERS[0])
+    mailing.open()
+    mailing.server.script.data_delay = 1.0  # the server accepts, but replies too late
+    first = mailing.drain()
+    assert (first.sent, first.retrying) == (0, 1)
+    mailing.server.script.data_delay = 0.0
+    second = mailing.drain(later=timedelta(minutes=3))
+    assert second.sent == 1
+    ids = [r.message()["Message-ID"] for r in mailing.server.received]
+    # RFC 5321 §3.8: delivered or not, nobody knows; the retry duplicates it under one id.
+    assert len(ids) == 2 and len(set(ids)) == 1
+    assert mailing.outbox.counts()["sent"] == 1
+
+
+def test_a_permanent_refusal_fails_at_once_and_bounces_the_subscriber(mailing: Mailing) -> None:
+    mailing.project.environ["PUBLISHER_SMTP__BOUNCE_AFTER"] = "1"
+    mailing.subscribe(*READERS)
+    mailing.open()
+    mailing.server.script.rcpt[READERS[2]] = deque(["550 5.1.1 no such user"])
+    report = mailing.drain()
+    assert (report.sent, report.failed) == (2, 1)
+    rows = {r["address"]: r for r in deliveries(mailing)}
+    assert rows[READERS[2]]["state"] == "failed"
+    assert rows[READERS[2]]["attempts"] == 1
+    assert rows[READERS[2]]["last_reply"] == "550 5.1.1 no such user"
+    statuses = {s.address: s.status for s in mailing.outbox.each_subscriber()}
+    assert statuses[READERS[2]] == "bounced"
+    assert statuses[READERS[0]] == "active"
+    assert [f.address for f in mailing.outbox.failures()] == [READERS[2]]
+
+
+def test_a_data_refusal_is_permanent_and_counts_towards_bouncing(mailing: Mailing) -> None:
+    mailing.subscribe(READERS[0])
+    mailing.open()
+    mailing.server.script.data = deque(["554 5.7.1 message refused"])
+    report = mailing.drain()
+    assert report.failed == 1
+    statuses = {s.address: s.status for s in mailing.outbox.each_subscriber()}
+    assert statuses[READERS[0]] == "active"  # one of bounce_after=3
+
+
+def test_temporary_failures_give_up_after_max_attempts(mailing: Mailing) -> None:
+    mailing.project.environ["PUBLISHER_SMTP__MAX_ATTEMPTS"] = "3"
+    mailing.subscribe(READERS[0])
+    mailing.open()
+    mailing.server.script.rcpt[READERS[0]] = deque(["451 4.7.1 later"] * 5)
+    report = mailing.drain()
+    assert report.failed == 1
+    row = deliveries(mailing)[0]
+    assert row["state"] == "failed" and row["attempts"] == 3
+    assert row["last_reply"].startswith("gave up after 3 tries: 451 4.7.1 later")
+    assert mailing.outbox.retry_failed(NOW) == 1
+    mailing.drain()
+    assert mailing.outbox.counts()["sent"] == 1
+
+
+def test_backoff_leaves_a_retry_queued_for_later(mailing: Mailing) -> None:
+    mailing.project.environ["PUBLISHER_SMTP__RETRY_SECONDS"] = "60"
+    mailing.subscribe(READERS[0])
+    mailing.open()
+    mailing.server.script.rcpt[READERS[0]] = deque(["451 4.7.1 later"])
+    report = mailing.drain()
+    assert report.retrying == 1 and report.sent == 0
+    next_due = mailing.outbox.next_due()
+    assert next_due == NOW + timedelta(minutes=1, seconds=60)
+
+
+def test_unsubscribing_after_the_issue_opened_stops_the_message(mailing: Mailing) -> None:
+    mailing.subscribe(*READERS)
+    mailing.open()
+    mailing.outbox.set_status(READERS[0], "unsubscribed", NOW)
+    report = mailing.drain()
+    assert report.sent == 2
+    assert READERS[0] not in [r.recipients[0] for r in mailing.server.received]
+    assert mailing.outbox.counts()["cancelled"] == 1
+
+
+def test_connections_are_bounded_and_reused(mailing: Mailing) -> None:
+    mailing.project.environ["PUBLISHER_SMTP__CONNECTIONS"] = "3"
+    mailing.subscribe(*(f"reader{n}@example.com" for n in range(60)))
+    mailing.open()
+    report = mailing.drain()
+    assert report.sent == 60
+    assert 1 <= mailing.server.recorder.most_open <= 3
+    assert len(mailing.server.received) == 60
+
+
+def test_starttls_is_required_unless_plain_is_configured(mailing: Mailing) -> None:
+    mailing.project.environ["PUBLISHER_SMTP__SECURITY"] = "starttls"
+    mailing.project.environ["PUBLISHER_SMTP__RETRY_SECONDS"] = "60"
+    mailing.subscribe(READERS[0])
+    mailing.open()
+    report = mailing.drain()  # the test server offers no STARTTLS: nothing goes in clear text
+    assert report.sent == 0 and report.retrying == 1
+    assert mailing.server.received == []
+    assert "STARTTLS" in deliveries(mailing)[0]["last_reply"].upper()
+
+
+def test_plain_text_to_a_remote_relay_is_refused(project: Project) -> None:
+    project.environ.update(
+        {"PUBLISHER_SMTP__HOST": "mail.example.com", "PUBLISHER_SMTP__SECURITY": "plain"}
+    )
+    with pytest.raises(ConfigError, match=r"smtp\.security"):
+        project.settings()
+
+
+def test_the_password_is_read_from_the_environment_only(project: Project) -> None:
+    config = project.root / "config" / "publisher.toml"
+    config.write_text(config.read_text() + '\n[smtp]\npassword = "hunter2"\n')
+    with pytest.raises(ConfigError, match="environment only"):
+        project.settings()
+
+
+def deliveries(mailing: Mailing) -> list[dict[str, object]]:
+    from sqlalchemy import select
+
+    from publisher.schema import deliveries as table
+    from publisher.schema import subscribers
+
+    query = select(subscribers.c.address, table.c.state, table.c.attempts, table.c.last_reply).join(
+        subscribers, subscribers.c.id == table.c.subscriber_id
+    )
+    with mailing.outbox.engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]
