@@ -239,6 +239,8 @@ class Sender:
         self.limit = RateLimit(self.smtp.rate)
         self.report = DrainReport()
         self.total = 0
+        self.unrecorded = 0  # claimed and not yet recorded (or released)
+        self.deadlines: dict[int, float] = {}  # claim id → loop time its lease runs short
         self.pending: list[tuple[Outcome, asyncio.Future[None]]] = []
         self.wake = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="outbox")
@@ -284,8 +286,16 @@ class Sender:
         while not stop.is_set():
             claims = await self._store(self.outbox.claim, self.clock(), lease, self.batch)
             if not claims:
-                break
+                if not self.unrecorded:
+                    break
+                # Messages still in flight may come back due at once (a retry without delay).
+                await asyncio.sleep(0.02)
+                continue
+            self.unrecorded += len(claims)
+            # Past 80 % of its lease a claim is not sent: another sender may take it over.
+            deadline = asyncio.get_running_loop().time() + 0.8 * self.smtp.lease_seconds
             for claim in claims:
+                self.deadlines[claim.id] = deadline
                 await queue.put(claim)
         for _ in range(n):
             await queue.put(None)
@@ -304,8 +314,11 @@ class Sender:
         used = 0
         try:
             while (claim := await queue.get()) is not None:
-                if stop.is_set():
-                    await self._store(self.outbox.release, [claim.id], self.clock())
+                expired = asyncio.get_running_loop().time() > self.deadlines.pop(claim.id)
+                if stop.is_set() or expired:
+                    if not expired:  # an expired one is left for whoever claims it next
+                        await self._store(self.outbox.release, [claim.id], self.clock())
+                    self.unrecorded -= 1
                     continue
                 letter = await self._letter(claim.issue_id)
                 message = letter.bytes_for(claim.subscriber)
@@ -357,6 +370,7 @@ class Sender:
                 for _, done in batch:
                     done.set_exception(exc)
                 continue
+            self.unrecorded -= len(batch)
             for outcome, done in batch:
                 self._count(outcome)
                 done.set_result(None)
