@@ -13,9 +13,9 @@ import binascii
 import re
 from dataclasses import dataclass
 from email import quoprimime
-from email.headerregistry import Address
+from email.header import Header
 from email.policy import SMTP
-from email.utils import format_datetime
+from email.utils import format_datetime, formataddr
 from urllib.parse import quote
 
 from publisher.models import Issue, Subscriber
@@ -36,10 +36,33 @@ def header_text(value: str) -> str:
     return " ".join(CONTROL.sub(" ", value).split())
 
 
+def _plain_ascii(value: str) -> bool:
+    """Safe to write as it is: ASCII with nothing a reader would decode as an encoded word."""
+    return value.isascii() and "=?" not in value
+
+
 def _header(name: str, value: str) -> bytes:
-    """One header, RFC 2047-encoded where needed and folded, as bytes with CRLF."""
-    folded: str = SMTP.header_factory(name, header_text(value)).fold(policy=SMTP)
-    return folded.encode("ascii")
+    """One unstructured header, RFC 2047-encoded where needed and folded, as bytes with CRLF.
+
+    Text that merely looks like an encoded word (``=?UTF-8?Q?=0A?=``) is encoded itself, so a
+    reader shows it literally instead of decoding a line break into the header.
+    """
+    value = header_text(value)
+    if _plain_ascii(value):
+        folded: str = SMTP.header_factory(name, value).fold(policy=SMTP)
+        return folded.encode("ascii")
+    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    return f"{name}: {encoded}\r\n".encode("ascii")
+
+
+def _sender(display_name: str, address: str) -> bytes:
+    """The From header: the display name quoted or encoded, the address as configured."""
+    name = header_text(display_name)
+    if _plain_ascii(name):
+        shown = formataddr((name, address))
+    else:
+        shown = f"{Header(name, 'utf-8').encode()} <{address}>"
+    return f"From: {shown}\r\n".encode("ascii")
 
 
 def _qp(data: str) -> bytes:
@@ -81,7 +104,7 @@ class Letter:
         site = sender_name or self.domain
         self.head = b"".join(
             [
-                _header("From", str(Address(header_text(sender_name), addr_spec=sender))),
+                _sender(sender_name, sender),
                 _header("Subject", issue.subject),
                 _header("Date", format_datetime(issue.opened)),
                 _header("List-Id", f"{site} {issue.digest} <{issue.digest}.{self.domain}>"),
