@@ -19,7 +19,7 @@ from email.policy import default
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 
 @dataclass
@@ -53,6 +53,7 @@ class Recorder:
         self.lock = threading.Lock()
         self.open = 0
         self.most_open = 0
+        self.logins: list[tuple[str, str]] = []
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
@@ -85,6 +86,14 @@ class Recorder:
         with self.lock:
             self.open += change
             self.most_open = max(self.most_open, self.open)
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        """Accept any login and remember it."""
+        assert isinstance(data, LoginPassword)
+        self.logins.append((data.login.decode(), data.password.decode()))
+        return AuthResult(success=True)
 
 
 class CountingSMTP(SMTP):
@@ -127,6 +136,8 @@ class MailServer:
             ready_timeout=10,
             server_hostname="mx.test",  # no getfqdn() look-up
             enable_SMTPUTF8=True,
+            authenticator=self.recorder.authenticate,
+            auth_require_tls=False,  # loopback only: lets the tests see the login
         )
 
     @property

@@ -6,7 +6,7 @@ from email import message_from_bytes
 from email.policy import default
 
 from publisher.text import visible_text
-from tests.conftest import Project
+from tests.conftest import REPO, Project
 from tests.smtpserver import MailServer
 from tests.test_cli import _run
 
@@ -149,3 +149,22 @@ def test_outbox_lists_failures_and_queues_them_again(
     assert "queued again: 1" in retried
     assert "sent 1" in _run(project, "drain").stdout
     assert "sent: 2" in _run(project, "outbox").stdout
+
+
+def test_an_issue_whose_part_lost_an_attribution_is_not_opened(project: Project) -> None:
+    theme = project.root / "templates" / "email"
+    theme.mkdir(parents=True)
+    template = (REPO / "templates" / "email" / "digest.txt").read_text()
+    (theme / "digest.txt").write_text(template.replace("{{ item.attribution }}", ""))
+    _run(project, "subscribers", "add", "ada@example.com")
+    refused = _run(project, "digest", "daily")
+    assert refused.returncode == 2
+    assert "digest daily (text part): lost the attribution of article" in refused.stderr
+    assert "queued: 0  sending: 0  sent: 0" in _run(project, "outbox").stdout
+    assert not (project.root / "var" / "outbox" / "new").exists()
+
+
+def test_config_never_prints_the_password(project: Project) -> None:
+    shown = _run(project, "config", env={"SMTP_PASSWORD": "hunter2"}).stdout
+    assert "hunter2" not in shown
+    assert "smtp.password = '(set; hidden)'" in shown

@@ -4,7 +4,10 @@ bounces, bounded connections, and a sender killed mid-issue — on SQLite and Po
 
 from __future__ import annotations
 
+import asyncio
 import re
+import socket
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from publisher.config import Settings
 from publisher.errors import ConfigError
 from publisher.issues import find_digest, open_issue
 from publisher.mailcli import environment
-from publisher.mailer import DrainReport, drain
+from publisher.mailer import DrainReport, RateLimit, drain
 from publisher.models import Issue
 from publisher.outbox import Outbox
 from publisher.store import Store
@@ -55,7 +58,14 @@ class Mailing:
 
 
 @pytest.fixture
-def mailing(db_project: Project, mail_server: MailServer) -> Iterator[Mailing]:
+def mailing(
+    db_project: Project, mail_server: MailServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Mailing]:
+    def no_lookups(*args: object) -> str:
+        raise AssertionError("a DNS look-up of this host: stalls the loop, leaks its name")
+
+    # Without local_hostname aiosmtplib would ask socket.getfqdn() (seconds in CI).
+    monkeypatch.setattr(socket, "getfqdn", no_lookups)
     db_project.environ.update(mail_server.environ())
     db_project.environ.update(
         {"PUBLISHER_SMTP__RETRY_SECONDS": "0", "PUBLISHER_SMTP__TIMEOUT": "5"}
@@ -285,3 +295,25 @@ def deliveries(mailing: Mailing) -> list[dict[str, object]]:
     )
     with mailing.outbox.engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def test_the_login_comes_from_the_environment(mailing: Mailing) -> None:
+    mailing.project.environ.update(
+        {"PUBLISHER_SMTP__USERNAME": "harbornotes", "SMTP_PASSWORD": "from-the-environment"}
+    )
+    mailing.subscribe(READERS[0])
+    mailing.open()
+    assert mailing.drain().sent == 1
+    assert mailing.server.recorder.logins == [("harbornotes", "from-the-environment")]
+
+
+def test_the_rate_limit_spaces_messages_out() -> None:
+    async def ten_sends() -> float:
+        limit = RateLimit(100.0)
+        started = time.monotonic()
+        for _ in range(11):
+            await limit.wait()
+        return time.monotonic() - started
+
+    assert asyncio.run(ten_sends()) >= 0.099  # ten intervals of 10 ms, at least
+    assert RateLimit(0).interval == 0.0
