@@ -1,4 +1,6 @@
-"""The only module that speaks SQL: articles with ids minted once, the scan cache, and outputs.
+"""The publishing side of the store: articles with ids minted once, the scan cache, outputs.
+
+With :mod:`publisher.outbox` (subscribers, issues, deliveries), the only code that speaks SQL.
 
 SQLite (the embedded default) and PostgreSQL share one schema, kept by Alembic migrations.
 All work of one publish happens inside :meth:`Store.transaction`, so a crash leaves the store
