@@ -87,10 +87,18 @@ class Links:
     mailbox: str
 
     def url(self, purpose: str, subscriber: Subscriber) -> str:
-        return f"{self.base_url}{purpose}/{token(subscriber, purpose)}"
+        return self.link(purpose, token(subscriber, purpose))
+
+    def link(self, purpose: str, signed: str) -> str:
+        """The page for ``purpose`` of the subscriber ``signed`` (a :func:`token`) names."""
+        return f"{self.base_url}{purpose}/{signed}"
 
     def mailto(self, subscriber: Subscriber) -> str:
-        subject = quote(f"unsubscribe {token(subscriber, 'unsubscribe')}")
+        return self.unsubscribe_mail(token(subscriber, "unsubscribe"))
+
+    def unsubscribe_mail(self, signed: str) -> str:
+        """The ``mailto:`` unsubscribe link for the subscriber ``signed`` names."""
+        subject = quote(f"unsubscribe {signed}")
         return f"mailto:{self.mailbox}?subject={subject}"
 
 
@@ -120,6 +128,7 @@ class Letter:
             (open_part.format("html").encode(), self._segments(issue.html)),
         ]
         self.content_type = f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
+        self._content_type = self.content_type.encode()
         # Every segment ends in CRLF, which the next delimiter takes as its own.
         self.close = f"--{boundary}--\r\n".encode()
 
@@ -151,28 +160,40 @@ class Letter:
 
     def bytes_for(self, subscriber: Subscriber) -> bytes:
         """The whole message for one subscriber, ready for ``DATA``."""
-        values = self.values(subscriber)
+        return self.message(subscriber)[1]
+
+    def message(self, subscriber: Subscriber) -> tuple[str, bytes]:
+        """The Message-ID and the whole message for one subscriber, each signature made once
+        (the sender makes thousands of these a second).
+        """
+        key = message_id(self.issue.id, subscriber, self.domain)
+        unsubscribe_token = token(subscriber, "unsubscribe")
+        unsubscribe = self.links.link("unsubscribe", unsubscribe_token)
+        values = {
+            "address": subscriber.address,
+            "unsubscribe": unsubscribe,
+            "manage": self.links.url("manage", subscriber),
+        }
         encoded = {name: _qp_value(value) + b"=\r\n" for name, value in values.items()}
-        unsubscribe = values["unsubscribe"]
         out = [
             self.head,
             b"To: ",
             subscriber.address.encode("utf-8"),
             b"\r\nMessage-ID: ",
-            message_id(self.issue.id, subscriber, self.domain).encode(),
+            key.encode(),
             b"\r\nList-Unsubscribe: <",
             unsubscribe.encode(),
             b">,\r\n <",
-            self.links.mailto(subscriber).encode(),
+            self.links.unsubscribe_mail(unsubscribe_token).encode(),
             b">\r\n",
-            self.content_type.encode(),
+            self._content_type,
             b"\r\n",
         ]
         for opening, segments in self.parts:
             out.append(opening)
             out += [s if isinstance(s, bytes) else encoded[s] for s in segments]
         out.append(self.close)
-        return b"".join(out)
+        return key, b"".join(out)
 
     def message_id(self, subscriber: Subscriber) -> str:
         """The Message-ID :meth:`bytes_for` gives this subscriber's message."""

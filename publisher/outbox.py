@@ -17,12 +17,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Connection,
     Engine,
-    and_,
     bindparam,
     delete,
     func,
     insert,
-    or_,
     select,
     update,
 )
@@ -65,6 +63,71 @@ class Failure:
 
 def _subscriber(row: Any, digests: Sequence[str] = ()) -> Subscriber:
     return Subscriber(row.id, row.address, row.status, row.secret, tuple(digests))
+
+
+def _moment(name: str) -> Any:
+    """A bound timestamp, stored as the deliveries table stores its own."""
+    return bindparam(name, type_=deliveries.c.next_attempt.type)
+
+
+def _listed() -> Any:
+    """Deliveries whose id is in the bound list ``ids``."""
+    return deliveries.c.id.in_(bindparam("ids", expanding=True))
+
+
+# The sender's statements, built once: it runs them many times a second.
+# Due: queued with its retry time reached, longest due first (the index on state and
+# next_attempt gives them in that order, so a claim reads only the rows it takes, however many
+# are queued), or sending with an expired lease.
+_DUE = (
+    select(deliveries.c.id)
+    .where(deliveries.c.state == "queued", deliveries.c.next_attempt <= _moment("now"))
+    .order_by(deliveries.c.next_attempt, deliveries.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_EXPIRED = (
+    select(deliveries.c.id)
+    .where(deliveries.c.state == "sending", deliveries.c.lease_until < _moment("now"))
+    .order_by(deliveries.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_TAKE = (
+    update(deliveries)
+    .where(_listed())
+    .values(
+        state="sending",
+        lease_until=_moment("until"),
+        attempts=deliveries.c.attempts + 1,
+        updated=_moment("now"),
+    )
+)
+_CLAIMED = (
+    select(
+        deliveries.c.id.label("delivery"),
+        deliveries.c.issue_id,
+        deliveries.c.attempts,
+        subscribers.c.id,
+        subscribers.c.address,
+        subscribers.c.status,
+        subscribers.c.secret,
+    )
+    .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+    .where(_listed())
+    .order_by(deliveries.c.id)
+)
+_RECORD = (
+    update(deliveries)
+    .where(_listed())
+    .values(
+        state=bindparam("state"),
+        last_reply=bindparam("reply"),
+        next_attempt=_moment("retry_at"),
+        lease_until=None,
+        updated=_moment("now"),
+    )
+)
 
 
 class Outbox:
@@ -264,7 +327,10 @@ class Outbox:
                     "last_reply",
                     "updated",
                 ]
-                created = conn.execute(insert(deliveries).from_select(columns, audience)).rowcount
+                conn.execute(insert(deliveries).from_select(columns, audience))
+                # Counted, not rowcount: some drivers report -1 for INSERT … SELECT.
+                count = select(func.count()).where(deliveries.c.issue_id == issue_id)
+                created = int(conn.execute(count).scalar_one())
                 conn.execute(
                     update(issues).where(issues.c.id == issue_id).values(recipients=created)
                 )
@@ -303,50 +369,23 @@ class Outbox:
     def claim(self, now: datetime, lease: timedelta, limit: int) -> list[Claim]:
         """Move up to ``limit`` due deliveries to ``sending`` under a lease, and return them.
 
-        Due means queued with its retry time reached, or sending with an expired lease (its
-        sender died). Deliveries of subscribers no longer active are cancelled instead, so an
-        unsubscribe takes effect before the next message. Concurrent senders skip each other's
-        rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers).
+        Due means sending with an expired lease (its sender died), taken first, or queued with
+        its retry time reached, the longest due first. Deliveries of subscribers no longer
+        active are cancelled instead, so an unsubscribe takes effect before the next message.
+        Concurrent senders skip each other's rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL;
+        SQLite serialises writers).
         """
         now = utc(now)
-        due = or_(
-            and_(deliveries.c.state == "queued", deliveries.c.next_attempt <= now),
-            and_(deliveries.c.state == "sending", deliveries.c.lease_until < now),
-        )
-        pick = (
-            select(deliveries.c.id)
-            .where(due)
-            .order_by(deliveries.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
         with self.engine.begin() as conn:
-            ids = list(conn.execute(pick).scalars())
+            ids = list(conn.execute(_EXPIRED, {"now": now, "limit": limit}).scalars())
+            if len(ids) < limit:
+                due = conn.execute(_DUE, {"now": now, "limit": limit - len(ids)})
+                ids += due.scalars()
             if not ids:
                 return []
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_(ids))
-                .values(
-                    state="sending",
-                    lease_until=now + lease,
-                    attempts=deliveries.c.attempts + 1,
-                    updated=now,
-                )
-            )
-            query = (
-                select(
-                    deliveries.c.id.label("delivery"),
-                    deliveries.c.issue_id,
-                    deliveries.c.attempts,
-                    subscribers,
-                )
-                .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-                .where(deliveries.c.id.in_(ids))
-                .order_by(deliveries.c.id)
-            )
+            conn.execute(_TAKE, {"ids": ids, "now": now, "until": now + lease})
             claims, gone = [], []
-            for row in conn.execute(query):
+            for row in conn.execute(_CLAIMED, {"ids": ids}):
                 if row.status != "active":
                     gone.append(row.delivery)
                     continue
@@ -362,33 +401,23 @@ class Outbox:
     def record(self, outcomes: Sequence[Outcome], now: datetime, bounce_after: int) -> None:
         """Write what became of claimed deliveries, and count permanent failures against their
         subscribers (bounced after ``bounce_after``), in one transaction.
+
+        Outcomes alike (every plain ``sent``, mostly) are written by one statement over their
+        ids: the sender records many small groups a second, each committed before its workers
+        move on.
         """
         if not outcomes:
             return
         now = utc(now)
-        rows = [
-            {
-                "key": o.id,
-                "new_state": o.state,
-                "reply": o.reply[:1000],
-                "retry_at": utc(o.next_attempt) if o.next_attempt else now,
-            }
-            for o in outcomes
-        ]
-        statement = (
-            update(deliveries)
-            .where(deliveries.c.id == bindparam("key"))
-            .values(
-                state=bindparam("new_state"),
-                last_reply=bindparam("reply"),
-                next_attempt=bindparam("retry_at", type_=deliveries.c.next_attempt.type),
-                lease_until=None,
-                updated=now,
-            )
-        )
+        alike: dict[tuple[str, str, datetime], list[int]] = {}
+        for o in outcomes:
+            retry_at = utc(o.next_attempt) if o.next_attempt else now
+            alike.setdefault((o.state, o.reply[:1000], retry_at), []).append(o.id)
         bounced = [{"key": o.subscriber_id} for o in outcomes if o.permanent]
         with self.engine.begin() as conn:
-            conn.execute(statement, rows)
+            for (state, reply, retry_at), ids in alike.items():
+                values = {"ids": ids, "state": state, "reply": reply, "retry_at": retry_at}
+                conn.execute(_RECORD, {**values, "now": now})
             if bounced:
                 conn.execute(
                     update(subscribers)
