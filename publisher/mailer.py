@@ -181,15 +181,16 @@ def decide(claim: Claim, error: DeliveryError | None, now: datetime, smtp: SmtpS
     """The retry policy: sent; failed for good on a 5xx or after ``max_attempts``; otherwise
     queued again after an exponential backoff.
     """
-    who = claim.subscriber.id
+    who, lease = claim.subscriber.id, claim.lease
     if error is None:
-        return Outcome(claim.id, who, "sent", "")
+        return Outcome(claim.id, who, "sent", "", lease)
     if isinstance(error, PermanentDelivery):
-        return Outcome(claim.id, who, "failed", str(error), permanent=True)
+        return Outcome(claim.id, who, "failed", str(error), lease, permanent=True)
     if claim.attempts >= smtp.max_attempts:
-        return Outcome(claim.id, who, "failed", f"gave up after {claim.attempts} tries: {error}")
+        reply = f"gave up after {claim.attempts} tries: {error}"
+        return Outcome(claim.id, who, "failed", reply, lease)
     delay = min(timedelta(seconds=smtp.retry_seconds * 2 ** (claim.attempts - 1)), MAX_BACKOFF)
-    return Outcome(claim.id, who, "queued", str(error), next_attempt=now + delay)
+    return Outcome(claim.id, who, "queued", str(error), lease, next_attempt=now + delay)
 
 
 class RateLimit:

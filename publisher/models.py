@@ -147,6 +147,7 @@ class Claim:
     issue_id: int
     subscriber: Subscriber
     attempts: int
+    lease: datetime  # the claim's lease: recording needs it to still be this sender's
 
 
 @dataclass(frozen=True)
@@ -157,5 +158,6 @@ class Outcome:
     subscriber_id: int
     state: DeliveryState
     reply: str
+    lease: datetime
     next_attempt: datetime | None = None
     permanent: bool = False

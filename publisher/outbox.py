@@ -17,10 +17,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Connection,
     Engine,
+    and_,
     bindparam,
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -93,15 +95,24 @@ _EXPIRED = (
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
+# Re-checked when taking, and only the rows taken come back: a sender whose look-up raced
+# another's (SQLite reads outside the write lock) takes nothing twice.
 _TAKE = (
     update(deliveries)
-    .where(_listed())
+    .where(
+        _listed(),
+        or_(
+            and_(deliveries.c.state == "queued", deliveries.c.next_attempt <= _moment("now")),
+            and_(deliveries.c.state == "sending", deliveries.c.lease_until < _moment("now")),
+        ),
+    )
     .values(
         state="sending",
         lease_until=_moment("until"),
         attempts=deliveries.c.attempts + 1,
         updated=_moment("now"),
     )
+    .returning(deliveries.c.id)
 )
 _CLAIMED = (
     select(
@@ -117,9 +128,15 @@ _CLAIMED = (
     .where(_listed())
     .order_by(deliveries.c.id)
 )
+# Only while the claim is still this sender's: one whose lease ran out and was taken over
+# cannot overwrite what the new sender recorded.
 _RECORD = (
     update(deliveries)
-    .where(_listed())
+    .where(
+        _listed(),
+        deliveries.c.state == "sending",
+        deliveries.c.lease_until == _moment("lease"),
+    )
     .values(
         state=bindparam("state"),
         last_reply=bindparam("reply"),
@@ -383,13 +400,17 @@ class Outbox:
                 ids += due.scalars()
             if not ids:
                 return []
-            conn.execute(_TAKE, {"ids": ids, "now": now, "until": now + lease})
+            until = now + lease
+            ids = list(conn.execute(_TAKE, {"ids": ids, "now": now, "until": until}).scalars())
+            if not ids:
+                return []
             claims, gone = [], []
             for row in conn.execute(_CLAIMED, {"ids": ids}):
                 if row.status != "active":
                     gone.append(row.delivery)
                     continue
-                claims.append(Claim(row.delivery, row.issue_id, _subscriber(row), row.attempts))
+                subscriber = _subscriber(row)
+                claims.append(Claim(row.delivery, row.issue_id, subscriber, row.attempts, until))
             if gone:
                 conn.execute(
                     update(deliveries)
@@ -409,14 +430,15 @@ class Outbox:
         if not outcomes:
             return
         now = utc(now)
-        alike: dict[tuple[str, str, datetime], list[int]] = {}
+        alike: dict[tuple[str, str, datetime, datetime], list[int]] = {}
         for o in outcomes:
             retry_at = utc(o.next_attempt) if o.next_attempt else now
-            alike.setdefault((o.state, o.reply[:1000], retry_at), []).append(o.id)
+            alike.setdefault((o.state, o.reply[:1000], retry_at, o.lease), []).append(o.id)
         bounced = [{"key": o.subscriber_id} for o in outcomes if o.permanent]
         with self.engine.begin() as conn:
-            for (state, reply, retry_at), ids in alike.items():
+            for (state, reply, retry_at, lease), ids in alike.items():
                 values = {"ids": ids, "state": state, "reply": reply, "retry_at": retry_at}
+                values["lease"] = lease
                 conn.execute(_RECORD, {**values, "now": now})
             if bounced:
                 conn.execute(

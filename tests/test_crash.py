@@ -1,6 +1,7 @@
 """A sender killed with SIGKILL in the middle of a 2,000-recipient issue, then restarted:
 every recipient gets the issue, and duplicates are at most the messages in flight at the kill
-(one per connection), all under the same Message-ID as the first copy.
+(one per connection), all under the same Message-ID as the first copy. And two senders
+draining one outbox at once send each message once.
 """
 
 from __future__ import annotations
@@ -112,5 +113,30 @@ def test_a_sender_killed_mid_issue_loses_nothing_and_repeats_at_most_what_was_in
         }
         with outbox.engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(subscribers)).scalar() == 2000
+    finally:
+        store.close()
+
+
+def test_two_senders_at_once_send_each_message_once(
+    db_project: Project, mail_server: MailServer
+) -> None:
+    project = db_project
+    project.environ.update(mail_server.environ())
+    project.environ["PUBLISHER_SMTP__CONNECTIONS"] = "3"
+    project.publish()
+    settings = project.settings()
+    store = Store.open(settings.database_url)
+    try:
+        outbox = Outbox(store.engine)
+        _subscribe(outbox, 1000)
+        digest = find_digest(settings, "daily")
+        assert open_issue(settings, outbox, environment(settings), digest, NOW).issue is not None
+        senders = [_drain_process(project) for _ in range(2)]
+        for sender in senders:
+            _out, err = sender.communicate(timeout=120)
+            assert sender.returncode == 0, err.decode()
+        received = Counter(r.recipients[0] for r in mail_server.received)
+        assert len(received) == 1000 and set(received.values()) == {1}
+        assert outbox.counts()["sent"] == 1000
     finally:
         store.close()
