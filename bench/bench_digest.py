@@ -421,6 +421,22 @@ def run_child(kind: str, root: Path, env: dict[str, str], args: argparse.Namespa
     return Run(kind, detail["messages"], detail["wall_s"], detail["cpu_s"], peak, detail)
 
 
+def requeue(database: Path) -> None:
+    """Put every delivery back in the queue, so the next round sends the same issue again."""
+    from sqlalchemy import create_engine, update
+
+    from publisher.schema import deliveries
+
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.begin() as conn:
+        conn.execute(
+            update(deliveries).values(
+                state="queued", attempts=0, lease_until=None, next_attempt=deliveries.c.updated
+            )
+        )
+    engine.dispose()
+
+
 # -- results ---------------------------------------------------------------------------------
 
 
@@ -445,6 +461,7 @@ class Result:
     raw_cpu_s_per_1000: float
     vs_naive: float
     of_raw: float
+    of_raw_rounds: list[float] = field(default_factory=list)
     checks: dict[str, bool] = field(default_factory=dict)
     note: str = ""
 
@@ -460,12 +477,20 @@ def bench_size(n: int, parent: Path, port: int, args: argparse.Namespace) -> Res
         f"N={n}: issue of {made['articles']} articles for {made['recipients']} subscribers, "
         f"{made['message_bytes']:,} bytes a message; setup {setup:.1f} s"
     )
-    log(f"N={n}: raw ceiling, {args.raw_messages:,} messages ...")
-    raw = run_child("raw", root, env, args)
-    log(f"N={n}: raw: {raw.rate:,.0f} msg/s")
-    log(f"N={n}: drain ...")
-    drained = run_child("drain", root, env, args)
-    log(f"N={n}: drain: {drained.rate:,.0f} msg/s, {drained.max_rss_kib / 1024:.0f} MB")
+    # This machine's speed drifts by a fifth from minute to minute, so the ceiling and the drain
+    # run back to back, several times, and the round with the median ratio is reported.
+    rounds: list[tuple[Run, Run]] = []
+    for number in range(1, args.rounds + 1):
+        if number > 1:
+            requeue(root / "var" / "publisher.db")
+        log(f"N={n}: round {number}: raw ceiling, {args.raw_messages:,} messages ...")
+        raw = run_child("raw", root, env, args)
+        log(f"N={n}: raw: {raw.rate:,.0f} msg/s; drain ...")
+        drained = run_child("drain", root, env, args)
+        log(f"N={n}: drain: {drained.rate:,.0f} msg/s, {drained.max_rss_kib / 1024:.0f} MB")
+        rounds.append((raw, drained))
+    ratios = [d.rate / r.rate if r.rate else 0.0 for r, d in rounds]
+    raw, drained = rounds[sorted(range(len(rounds)), key=ratios.__getitem__)[len(rounds) // 2]]
     log(f"N={n}: naive sender, {args.naive_sample} messages ...")
     naive = run_child("naive", root, env, args)
     log(f"N={n}: naive: {naive.rate:,.1f} msg/s")
@@ -476,7 +501,7 @@ def bench_size(n: int, parent: Path, port: int, args: argparse.Namespace) -> Res
             f"drain sent {detail['sent']} of {n} ({detail['failed']} failed, "
             f"{detail['retrying']} retrying, {detail['left']} left): {detail['failures']}"
         )
-    peak = drained.max_rss_kib / 1024
+    peak = max(d.max_rss_kib for _, d in rounds) / 1024
     result = Result(
         n=n,
         message_bytes=made["message_bytes"],
@@ -495,6 +520,7 @@ def bench_size(n: int, parent: Path, port: int, args: argparse.Namespace) -> Res
         raw_cpu_s_per_1000=round(raw.cpu_s / raw.messages * 1000, 3),
         vs_naive=round(drained.rate / naive.rate, 2) if naive.rate else 0.0,
         of_raw=round(drained.rate / raw.rate, 3) if raw.rate else 0.0,
+        of_raw_rounds=[round(ratio, 3) for ratio in ratios],
         note=note,
     )
     result.checks = {
@@ -530,7 +556,8 @@ def print_table(results: list[Result]) -> None:
             ("raw ceiling", f"{r.raw_messages_per_s:,.0f} msg/s", f"({r.raw_messages:,} sent)",
              None),
             ("  its CPU per 1,000 messages", f"{r.raw_cpu_s_per_1000:.2f} s", "", None),
-            ("drain / raw", f"{r.of_raw:.1%}", "≥ 60%", r.checks["of_raw"]),
+            ("drain / raw (median round)", f"{r.of_raw:.1%}", "≥ 60%", r.checks["of_raw"]),
+            ("  every round", " ".join(f"{x:.0%}" for x in r.of_raw_rounds), "", None),
         ]  # fmt: skip
         print(f"N = {r.n:,} subscribers ({r.drain_sent:,} sent, {r.drain_left} left)")
         print(f"  {'figure':<28}  {'value':>14}  {'target':<18}  result")
@@ -580,6 +607,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="2,000 subscribers, smaller reference samples"
     )
     parser.add_argument("--connections", type=int, default=16, help="smtp.connections (16)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="raw + drain pairs per size; the median is shown"
+    )
     parser.add_argument("--naive-sample", type=int, default=None, help="naive messages (500)")
     parser.add_argument("--raw-messages", type=int, default=None, help="raw messages (20000)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
