@@ -108,8 +108,9 @@ def prepare(root: Path, env: dict[str, str], n: int, seed: int) -> dict[str, Any
     from sqlalchemy import insert
 
     from publisher.config import load_settings
-    from publisher.issues import find_digest, letter_for, open_issue
+    from publisher.issues import find_digest, open_issue
     from publisher.mailcli import environment
+    from publisher.mailer import letter_for
     from publisher.outbox import Outbox
     from publisher.publish import publish
     from publisher.schema import subscribers, subscriptions
@@ -343,7 +344,7 @@ def child_raw(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One prepared message sent over reused connections as fast as they go."""
     import aiosmtplib
 
-    from publisher.issues import letter_for
+    from publisher.mailer import letter_for
 
     settings, issue, _articles, readers = _issue_and_readers(root, 1)
     message = letter_for(settings, issue).bytes_for(readers[0])

@@ -14,12 +14,10 @@ from datetime import datetime
 
 from jinja2 import Environment
 
-from publisher.compose import Letter
 from publisher.config import DigestSettings, Settings
 from publisher.digest import cron_trigger, due, select, slot_key
 from publisher.errors import ConfigError
 from publisher.letter import Draft, draft
-from publisher.mailer import links_for
 from publisher.models import Article, Issue, Subscriber
 from publisher.outbox import Outbox
 
@@ -128,12 +126,6 @@ def open_due(settings: Settings, outbox: Outbox, env: Environment, now: datetime
         if key is not None:
             opened.append(open_issue(settings, outbox, env, digest, now, key))
     return opened
-
-
-def letter_for(settings: Settings, issue: Issue) -> Letter:
-    """The issue compiled for sending."""
-    name = settings.mail.from_name or settings.site.title
-    return Letter(issue, name, settings.mail.from_address, links_for(settings))
 
 
 def sample(outbox: Outbox, digest: DigestSettings, address: str | None = None) -> Subscriber:

@@ -246,7 +246,8 @@ def _print_plan(ready: Plan, outbox: Outbox) -> None:
 @click.pass_obj
 def preview_command(obj: Context, name: str, out: Path | None, text: bool, eml: bool) -> None:
     """Render the next issue of digest NAME for one sample subscriber; nothing is stored."""
-    from publisher.issues import find_digest, letter_for, plan, sample
+    from publisher.issues import find_digest, plan, sample
+    from publisher.mailer import letter_for
 
     settings = obj.settings()
     digest = find_digest(settings, name)
@@ -277,8 +278,8 @@ def send_test_command(obj: Context, name: str, address: str) -> None:
     """Send the next issue of digest NAME to one address now; nothing is stored."""
     import asyncio
 
-    from publisher.issues import find_digest, letter_for, plan, sample
-    from publisher.mailer import transport_for
+    from publisher.issues import find_digest, plan, sample
+    from publisher.mailer import letter_for, transport_for
 
     settings = obj.settings()
     digest = find_digest(settings, name)

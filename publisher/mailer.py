@@ -28,7 +28,7 @@ import aiosmtplib
 from publisher.compose import Letter, Links
 from publisher.config import Settings, SmtpSettings
 from publisher.errors import DeliveryError, PermanentDelivery, TransientDelivery
-from publisher.models import Claim, Outcome
+from publisher.models import Claim, Issue, Outcome
 from publisher.outbox import Outbox
 
 T = TypeVar("T")
@@ -180,6 +180,12 @@ def links_for(settings: Settings) -> Links:
     return Links(settings.site.base_url, settings.mail.from_address)
 
 
+def letter_for(settings: Settings, issue: Issue, links: Links | None = None) -> Letter:
+    """The issue compiled for sending, from the configured sender."""
+    name = settings.mail.from_name or settings.site.title
+    return Letter(issue, name, settings.mail.from_address, links or links_for(settings))
+
+
 def decide(claim: Claim, error: DeliveryError | None, now: datetime, smtp: SmtpSettings) -> Outcome:
     """The retry policy: sent; failed for good on a 5xx or after ``max_attempts``; otherwise
     queued again after an exponential backoff.
@@ -321,8 +327,7 @@ class Sender:
                 letter = self.letters.get(issue_id)
                 if letter is None:
                     issue = await self._store(self.outbox.issue, issue_id)
-                    name = self.settings.mail.from_name or self.settings.site.title
-                    letter = Letter(issue, name, self.settings.mail.from_address, self.links)
+                    letter = letter_for(self.settings, issue, self.links)
                     self.letters[issue_id] = letter
         return letter
 
