@@ -49,7 +49,7 @@ from typing import Any
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "bench"))
-from bench_publish import ArticleMeta, Corpus, log, markdown_text  # noqa: E402
+from bench_publish import ArticleMeta, Corpus, int_list, log, markdown_text  # noqa: E402
 
 DEFAULT_OUT = PROJECT / "bench" / "results" / "digest.json"
 DEFAULT_WORKDIR = PROJECT / "bench" / "results" / "work"
@@ -588,21 +588,11 @@ def write_json(path: Path, results: list[Result], args: argparse.Namespace) -> N
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
-def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from exc
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError("sizes must be positive integers")
-    return sizes
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument(
-        "--subscribers", type=_sizes, default=None, help="audience sizes (default 10000,100000)"
+        "--subscribers", type=int_list, default=None, help="audience sizes (default 10000,100000)"
     )
     parser.add_argument(
         "--quick", action="store_true", help="2,000 subscribers, smaller reference samples"

@@ -459,7 +459,8 @@ def write_json(path: Path, rows: list[Row], seed: int, command: Sequence[str]) -
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
-def _sizes(text: str) -> list[int]:
+def int_list(text: str) -> list[int]:
+    """An argparse type: comma-separated positive integers (``1000,10_000``)."""
     try:
         sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
     except ValueError as exc:
@@ -472,7 +473,7 @@ def _sizes(text: str) -> list[int]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--sizes", type=_sizes, default=[1000, 10000], help="e.g. 1000,10000")
+    parser.add_argument("--sizes", type=int_list, default=[1000, 10000], help="e.g. 1000,10000")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     parser.add_argument("--seed", type=int, default=2024, help="seed of the synthetic corpus")
     parser.add_argument("--keep", action="store_true", help="keep the temporary project roots")

@@ -88,13 +88,20 @@ def visible_text(html: str) -> str:
     Used on both sides of the fidelity check, so ``<u>x</u>`` and ``x`` compare equal and
     entities compare equal to the characters they stand for.
     """
+    root = _fragment(html)
+    return "" if root is None else " ".join(root.text_content().split())
+
+
+def _fragment(html: str) -> lxml.html.HtmlElement | None:
+    """An HTML fragment parsed under one ``<div>``, scripts and styles dropped; ``None`` when
+    there is nothing to parse."""
     html = xml_safe(html)
     if not html.strip():
-        return ""
+        return None
     root = lxml.html.fragment_fromstring(html, create_parent="div")
     for element in root.iter("script", "style"):
         element.drop_tree()
-    return " ".join(root.text_content().split())
+    return root
 
 
 BLOCKS = frozenset(
@@ -109,12 +116,9 @@ def plain_text(html: str, width: int = 72) -> str:
     Block elements end paragraphs; everything else is reduced to its text, so the words and
     their order are exactly those :func:`visible_text` sees.
     """
-    html = xml_safe(html)
-    if not html.strip():
+    root = _fragment(html)
+    if root is None:
         return ""
-    root = lxml.html.fragment_fromstring(html, create_parent="div")
-    for element in root.iter("script", "style"):
-        element.drop_tree()
     for element in root.iter():
         if element.tag in BLOCKS:
             element.tail = "\n\n" + (element.tail or "")

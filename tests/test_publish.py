@@ -133,9 +133,9 @@ def test_fidelity_gate_refuses_a_feed_whose_entries_lost_the_attribution(project
     templates = project.root / "templates"
     templates.mkdir()
     theme = Path(__file__).parents[1] / "templates"
-    content = (theme / "_content.html").read_text()
-    (templates / "_content.html").write_text(
-        content.replace("{{ article.attribution | clean }}", "")
+    provenance = (theme / "_provenance.html").read_text()
+    (templates / "_provenance.html").write_text(
+        provenance.replace("{{ article.attribution | clean }}", "")
     )
     report = project.publish()
     assert any(line.startswith("atom.xml: lost the attribution") for line in report.refused)
