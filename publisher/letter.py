@@ -12,11 +12,11 @@ from datetime import datetime
 from functools import cache
 
 import css_inline
-from jinja2 import Environment
+from jinja2 import Environment, TemplateError
 
 from publisher.compose import FIELDS, header_text, placeholder
 from publisher.config import DigestSettings, Settings
-from publisher.errors import FidelityError
+from publisher.errors import FidelityError, RenderError
 from publisher.fidelity import check
 from publisher.models import Article, Output
 from publisher.pages import article_path
@@ -72,8 +72,12 @@ def _item(article: Article, base_url: str, full_text: bool) -> Item:
 
 def subject_line(env: Environment, digest: DigestSettings, settings: Settings, count: int) -> str:
     """The subject from the digest's template: one line, no control characters, not too long."""
-    template = env.overlay(autoescape=False).from_string(digest.subject)
-    text = header_text(template.render(site=settings.site, digest=digest, articles=range(count)))
+    try:
+        template = env.overlay(autoescape=False).from_string(digest.subject)
+        rendered = template.render(site=settings.site, digest=digest, articles=range(count))
+    except TemplateError as exc:
+        raise RenderError(f"digests.{digest.name}.subject: {exc}") from exc
+    text = header_text(rendered)
     return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 1] + "…"
 
 
@@ -87,7 +91,7 @@ def draft(
 ) -> Draft:
     """Render an issue's parts; an HTML part too large for mail clients falls back to excerpts.
 
-    :raises RenderError: when a template fails.
+    :raises RenderError: when a template or the subject fails.
     """
     subject = subject_line(env, digest, settings, len(articles))
     links = {name: placeholder(nonce, name) for name in FIELDS}

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from publisher.compose import FIELDS, Letter, Links, placeholder
 from publisher.config import Settings
+from publisher.errors import RenderError
 from publisher.issues import find_digest
 from publisher.letter import draft
 from publisher.mailcli import environment
@@ -174,3 +175,29 @@ def test_message_id_is_stable_per_issue_and_subscriber_and_names_no_address() ->
     other = Subscriber(8, "other@example.org", "active", "another-secret")
     assert letter.message_id(other) != first
     assert _parse(letter.bytes_for(READER))["Message-ID"] == first
+
+
+def test_a_large_full_text_issue_falls_back_to_excerpts(project: Project) -> None:
+    project.environ["PUBLISHER_MAIL__MAX_HTML_BYTES"] = "6000"
+    settings, _issue_made = _digest_issue(project, "daily")
+    store = Store.open(settings.database_url)
+    try:
+        outbox = Outbox(store.engine)
+        articles = outbox.articles([s.uid for s in sorted(outbox.published(NOW))])
+    finally:
+        store.close()
+    env = environment(settings)
+    weekly = find_digest(settings, "weekly")
+    assert weekly.full_text
+    made = draft(env, settings, weekly, articles, NONCE, NOW)
+    assert not made.full_text and made.problems == []
+    assert "Read the whole article" in made.html
+
+
+def test_a_broken_subject_template_names_the_digest(project: Project) -> None:
+    config = project.root / "config" / "publisher.toml"
+    config.write_text(config.read_text().replace("max_articles = 50", 'subject = "{{ oops"'))
+    settings = project.settings()
+    weekly = find_digest(settings, "weekly")
+    with pytest.raises(RenderError, match=r"digests\.weekly\.subject"):
+        draft(environment(settings), settings, weekly, [], NONCE, NOW)
