@@ -127,8 +127,9 @@ class Letter:
             (open_part.format("plain").encode(), self._segments(issue.text)),
             (open_part.format("html").encode(), self._segments(issue.html)),
         ]
-        self.content_type = f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
-        self._content_type = self.content_type.encode()
+        self.content_type = (
+            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'.encode()
+        )
         # Every segment ends in CRLF, which the next delimiter takes as its own.
         self.close = f"--{boundary}--\r\n".encode()
 
@@ -144,11 +145,13 @@ class Letter:
                 pieces.append(encoded if encoded.endswith(b"\r\n") else encoded + b"=\r\n")
         return pieces
 
-    def values(self, subscriber: Subscriber) -> dict[str, str]:
-        """The personal values placeholders stand for."""
+    def values(self, subscriber: Subscriber, unsubscribe: str = "") -> dict[str, str]:
+        """The personal values placeholders stand for; ``unsubscribe`` is the subscriber's
+        unsubscribe token when the caller made it already."""
+        signed = unsubscribe or token(subscriber, "unsubscribe")
         return {
             "address": subscriber.address,
-            "unsubscribe": self.links.url("unsubscribe", subscriber),
+            "unsubscribe": self.links.link("unsubscribe", signed),
             "manage": self.links.url("manage", subscriber),
         }
 
@@ -167,13 +170,8 @@ class Letter:
         (the sender makes thousands of these a second).
         """
         key = message_id(self.issue.id, subscriber, self.domain)
-        unsubscribe_token = token(subscriber, "unsubscribe")
-        unsubscribe = self.links.link("unsubscribe", unsubscribe_token)
-        values = {
-            "address": subscriber.address,
-            "unsubscribe": unsubscribe,
-            "manage": self.links.url("manage", subscriber),
-        }
+        signed = token(subscriber, "unsubscribe")
+        values = self.values(subscriber, signed)
         encoded = {name: _qp_value(value) + b"=\r\n" for name, value in values.items()}
         out = [
             self.head,
@@ -182,11 +180,11 @@ class Letter:
             b"\r\nMessage-ID: ",
             key.encode(),
             b"\r\nList-Unsubscribe: <",
-            unsubscribe.encode(),
+            values["unsubscribe"].encode(),
             b">,\r\n <",
-            self.links.unsubscribe_mail(unsubscribe_token).encode(),
+            self.links.unsubscribe_mail(signed).encode(),
             b">\r\n",
-            self._content_type,
+            self.content_type,
             b"\r\n",
         ]
         for opening, segments in self.parts:

@@ -13,8 +13,6 @@ import hmac
 
 from publisher.models import Subscriber
 
-PURPOSES = ("unsubscribe", "manage")
-
 
 def sign(secret: str, purpose: str) -> str:
     """A URL-safe signature of ``purpose`` under ``secret`` (128 bits)."""
