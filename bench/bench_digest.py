@@ -109,10 +109,10 @@ def prepare(root: Path, env: dict[str, str], n: int, seed: int) -> dict[str, Any
 
     from publisher.config import load_settings
     from publisher.issues import find_digest, open_issue
-    from publisher.mailcli import environment
     from publisher.mailer import letter_for
     from publisher.outbox import Outbox
     from publisher.publish import publish
+    from publisher.render import environment_for
     from publisher.schema import subscribers, subscriptions
     from publisher.store import Store
 
@@ -147,7 +147,7 @@ def prepare(root: Path, env: dict[str, str], n: int, seed: int) -> dict[str, Any
         del people
         outbox = Outbox(store.engine)
         digest = find_digest(settings, DIGEST)
-        opened = open_issue(settings, outbox, environment(settings), digest, now)
+        opened = open_issue(settings, outbox, environment_for(settings), digest, now)
         issue = opened.issue
         if issue is None:
             raise RuntimeError(f"no issue opened: {opened.reason}")
@@ -278,13 +278,12 @@ def child_naive(root: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     from publisher.issues import find_digest
     from publisher.letter import _inliner, _item
-    from publisher.mailcli import environment
     from publisher.mailer import links_for
-    from publisher.render import render
+    from publisher.render import environment_for, render
     from publisher.tokens import message_id
 
     settings, issue, articles, readers = _issue_and_readers(root, args.naive_sample)
-    env = environment(settings)
+    env = environment_for(settings)
     digest = find_digest(settings, DIGEST)
     links = links_for(settings)
     items = [_item(a, settings.site.base_url, digest.full_text) for a in articles]  # once: generous

@@ -18,10 +18,9 @@ import click
 
 from publisher.config import Settings
 from publisher.console import Context, progress_bar
+from publisher.render import environment_for
 
 if TYPE_CHECKING:
-    from jinja2 import Environment
-
     from publisher.issues import Plan
     from publisher.mailer import DrainReport
     from publisher.outbox import Outbox
@@ -38,14 +37,6 @@ def mail_store(settings: Settings) -> Iterator[Outbox]:
         yield Outbox(store.engine)
     finally:
         store.close()
-
-
-def environment(settings: Settings) -> Environment:
-    """The project's Jinja environment, as a publish makes it."""
-    from publisher.render import make_environment
-
-    cache = settings.path(settings.output.var_dir) / "templates"
-    return make_environment(settings.path("templates"), settings.zone, cache)
 
 
 def _addresses(values: tuple[str, ...]) -> list[str]:
@@ -197,12 +188,12 @@ def digest_command(obj: Context, name: str, dry_run: bool, no_send: bool) -> Non
     now = datetime.now(UTC)
     if dry_run:
         with mail_store(settings) as outbox:
-            ready = plan(settings, outbox, environment(settings), digest, now)
+            ready = plan(settings, outbox, environment_for(settings), digest, now)
             _print_plan(ready, outbox)
         return
     publish(settings, now)
     with mail_store(settings) as outbox:
-        opened = open_issue(settings, outbox, environment(settings), digest, now)
+        opened = open_issue(settings, outbox, environment_for(settings), digest, now)
         if opened.issue is None:
             click.echo(f"{name}: no issue opened: {opened.reason}")
             return
@@ -253,7 +244,7 @@ def preview_command(obj: Context, name: str, out: Path | None, text: bool, eml: 
     digest = find_digest(settings, name)
     now = datetime.now(UTC)
     with mail_store(settings) as outbox:
-        ready = plan(settings, outbox, environment(settings), digest, now)
+        ready = plan(settings, outbox, environment_for(settings), digest, now)
         reader = sample(outbox, digest)
     letter = letter_for(settings, ready.issue(now))
     if eml:
@@ -286,7 +277,7 @@ def send_test_command(obj: Context, name: str, address: str) -> None:
     to = _addresses((address,))[0]
     now = datetime.now(UTC)
     with mail_store(settings) as outbox:
-        ready = plan(settings, outbox, environment(settings), digest, now)
+        ready = plan(settings, outbox, environment_for(settings), digest, now)
     for problem in ready.draft.problems:
         click.echo(f"warning: {problem}", err=True)
     reader = sample(outbox, digest, to)

@@ -26,7 +26,7 @@ from publisher.listings import Lists, Scope
 from publisher.models import Article, Problem, RunReport
 from publisher.pages import article_page, article_path
 from publisher.parallel import fan_out
-from publisher.render import make_environment, templates_signature
+from publisher.render import environment_for, templates_signature
 from publisher.sources import ContentFile, ReadResult, read_article, scan
 from publisher.store import SlugConflict, Store
 
@@ -195,11 +195,7 @@ def publish(settings: Settings, now: datetime, progress: Progress = _no_progress
     store = Store.open(settings.database_url)
     try:
         report = RunReport()
-        env = make_environment(
-            settings.path("templates"),
-            settings.zone,
-            settings.path(settings.output.var_dir) / "templates",
-        )
+        env = environment_for(settings)
         profiles = load_profiles(settings.path(settings.content.profiles_dir))
         run = Run(settings, store, env, profiles, now, report, progress)
         with store.transaction():

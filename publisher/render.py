@@ -25,6 +25,7 @@ from jinja2 import (
 )
 from markupsafe import Markup
 
+from publisher.config import Settings
 from publisher.errors import RenderError
 from publisher.text import sanitize_html, tag_slug
 
@@ -82,6 +83,13 @@ def make_environment(
     env.filters["longdate"] = lambda value: longdate(value, zone)
     env.filters["tagslug"] = tag_slug
     return env
+
+
+def environment_for(settings: Settings) -> Environment:
+    """The project's environment: its own templates over the theme, compiled ones cached
+    under ``var/``."""
+    cache = settings.path(settings.output.var_dir) / "templates"
+    return make_environment(settings.path("templates"), settings.zone, cache)
 
 
 def render(env: Environment, name: str, **context: Any) -> str:

@@ -20,9 +20,9 @@ from publisher.config import Settings
 from publisher.errors import RenderError
 from publisher.issues import find_digest
 from publisher.letter import draft
-from publisher.mailcli import environment
 from publisher.models import Issue, Subscriber
 from publisher.outbox import Outbox
+from publisher.render import environment_for
 from publisher.store import Store
 from publisher.tokens import sign, token, verify
 from tests.conftest import NOW, Project
@@ -61,7 +61,7 @@ def _digest_issue(project: Project, name: str) -> tuple[Settings, Issue]:
     finally:
         store.close()
     digest = find_digest(settings, name)
-    made = draft(environment(settings), settings, digest, articles, NONCE, NOW)
+    made = draft(environment_for(settings), settings, digest, articles, NONCE, NOW)
     assert made.problems == []
     return settings, Issue(
         41, name, "2026-03-29T12:00", NOW, NONCE, made.subject, made.html, made.text
@@ -186,7 +186,7 @@ def test_a_large_full_text_issue_falls_back_to_excerpts(project: Project) -> Non
         articles = outbox.articles([s.uid for s in sorted(outbox.published(NOW))])
     finally:
         store.close()
-    env = environment(settings)
+    env = environment_for(settings)
     weekly = find_digest(settings, "weekly")
     assert weekly.full_text
     made = draft(env, settings, weekly, articles, NONCE, NOW)
@@ -200,4 +200,4 @@ def test_a_broken_subject_template_names_the_digest(project: Project) -> None:
     settings = project.settings()
     weekly = find_digest(settings, "weekly")
     with pytest.raises(RenderError, match=r"digests\.weekly\.subject"):
-        draft(environment(settings), settings, weekly, [], NONCE, NOW)
+        draft(environment_for(settings), settings, weekly, [], NONCE, NOW)

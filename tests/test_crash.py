@@ -16,8 +16,8 @@ from collections import Counter
 from sqlalchemy import func, insert, select
 
 from publisher.issues import find_digest, open_issue
-from publisher.mailcli import environment
 from publisher.outbox import Outbox
+from publisher.render import environment_for
 from publisher.schema import subscribers, subscriptions
 from publisher.store import Store
 from tests.conftest import NOW, Project
@@ -76,7 +76,7 @@ def test_a_sender_killed_mid_issue_loses_nothing_and_repeats_at_most_what_was_in
         outbox = Outbox(store.engine)
         _subscribe(outbox, RECIPIENTS)
         digest = find_digest(settings, "daily")
-        opened = open_issue(settings, outbox, environment(settings), digest, NOW)
+        opened = open_issue(settings, outbox, environment_for(settings), digest, NOW)
         assert opened.issue is not None and opened.issue.recipients == RECIPIENTS
 
         sender = _drain_process(project)
@@ -130,7 +130,9 @@ def test_two_senders_at_once_send_each_message_once(
         outbox = Outbox(store.engine)
         _subscribe(outbox, 1000)
         digest = find_digest(settings, "daily")
-        assert open_issue(settings, outbox, environment(settings), digest, NOW).issue is not None
+        assert (
+            open_issue(settings, outbox, environment_for(settings), digest, NOW).issue is not None
+        )
         senders = [_drain_process(project) for _ in range(2)]
         for sender in senders:
             _out, err = sender.communicate(timeout=120)

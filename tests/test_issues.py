@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from publisher.digest import select as select_articles
 from publisher.issues import find_digest, open_due, open_issue
-from publisher.mailcli import environment
 from publisher.outbox import Outbox, Stamp
+from publisher.render import environment_for
 from publisher.schema import issues
 from publisher.store import Store
 from tests.conftest import BERLIN, NOW, Project
@@ -62,7 +62,7 @@ def test_one_issue_per_local_day_across_a_dst_change(
     db_project: Project, outbox: Outbox, start: str
 ) -> None:
     settings = db_project.settings()
-    env = environment(settings)
+    env = environment_for(settings)
     now = datetime.fromisoformat(f"{start}T12:00").replace(tzinfo=BERLIN).astimezone(UTC)
     for _ in range(4 * 24 * 4):  # four days, every quarter of an hour, as a scheduler would
         open_due(settings, outbox, env, now)
@@ -74,7 +74,7 @@ def test_one_issue_per_local_day_across_a_dst_change(
 
 def test_downtime_opens_the_latest_missed_slot_once(db_project: Project, outbox: Outbox) -> None:
     settings = db_project.settings()
-    env = environment(settings)
+    env = environment_for(settings)
     open_due(settings, outbox, env, NOW)
     later = NOW + timedelta(days=3, hours=2)  # down for three nights
     for _ in range(3):  # a restart, then two more ticks
@@ -84,7 +84,7 @@ def test_downtime_opens_the_latest_missed_slot_once(db_project: Project, outbox:
 
 def test_the_store_refuses_a_second_issue_for_a_slot(db_project: Project, outbox: Outbox) -> None:
     settings = db_project.settings()
-    env = environment(settings)
+    env = environment_for(settings)
     digest = find_digest(settings, "nightly")
     first = open_issue(settings, outbox, env, digest, NOW, "2026-03-29T02:30")
     second = open_issue(settings, outbox, env, digest, NOW, "2026-03-29T02:30")
@@ -98,7 +98,7 @@ def test_back_dated_articles_are_sent_once_and_edited_ones_not_again(
     db_project: Project, outbox: Outbox
 ) -> None:
     settings = db_project.settings()
-    env = environment(settings)
+    env = environment_for(settings)
     daily = find_digest(settings, "daily")
     first = open_issue(settings, outbox, env, daily, NOW)
     assert first.issue is not None and len(first.plan.articles) == 4
@@ -116,7 +116,7 @@ def test_back_dated_articles_are_sent_once_and_edited_ones_not_again(
 
 def test_what_does_not_fit_waits_for_the_next_issue(db_project: Project, outbox: Outbox) -> None:
     settings = db_project.settings()
-    env = environment(settings)
+    env = environment_for(settings)
     for n in range(5):
         body = f"Story {n}."
         db_project.write(f"s{n}.md", ARTICLE.format(title=f"S{n}", date=f"2026-03-2{n}", body=body))

@@ -19,10 +19,10 @@ import pytest
 from publisher.config import Settings
 from publisher.errors import ConfigError
 from publisher.issues import find_digest, open_issue
-from publisher.mailcli import environment
 from publisher.mailer import DrainReport, RateLimit, drain
 from publisher.models import Issue
 from publisher.outbox import Outbox
+from publisher.render import environment_for
 from publisher.store import Store
 from publisher.text import visible_text
 from tests.conftest import NOW, Project
@@ -49,7 +49,7 @@ class Mailing:
     def open(self, digest: str = "daily") -> Issue:
         settings = self.settings
         found = find_digest(settings, digest)
-        opened = open_issue(settings, self.outbox, environment(settings), found, NOW)
+        opened = open_issue(settings, self.outbox, environment_for(settings), found, NOW)
         assert opened.issue is not None, opened.reason
         return opened.issue
 
@@ -127,7 +127,7 @@ def test_an_issue_carries_each_article_once_and_the_same_slot_opens_once(
     first = mailing.open()
     settings = mailing.settings
     again = open_issue(
-        settings, mailing.outbox, environment(settings), find_digest(settings, "daily"), NOW
+        settings, mailing.outbox, environment_for(settings), find_digest(settings, "daily"), NOW
     )
     assert again.issue is None  # nothing new, and the slot is taken either way
     assert first.recipients == 3
