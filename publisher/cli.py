@@ -128,6 +128,21 @@ def config_command(obj: Context) -> None:
         click.echo(f"[[digests]] {digest.name}: {digest}")
 
 
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.pass_obj
+def serve_command(obj: Context, host: str, port: int) -> None:
+    """Serve the site, the feeds, the readers' pages and the admin API (the `web` process)."""
+    import uvicorn
+
+    from publisher.web import create_app
+
+    settings = obj.settings()
+    click.echo(f"serving {settings.site.base_url} on http://{host}:{port}/", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
 for command in MAIL_COMMANDS:
     cli.add_command(command)
 

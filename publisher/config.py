@@ -145,7 +145,19 @@ class SmtpSettings:
     )
 
 
-SECRETS = ("smtp.password",)
+@dataclass(frozen=True)
+class WebSettings:
+    """The web process: feeds and pages with conditional GET, subscription pages, admin API."""
+
+    cache_seconds: int = setting(300, "Cache-Control max-age of feeds and pages, in seconds.")
+    admin_token: str = setting(
+        "",
+        "Bearer token of the admin API: from the environment only; unset disables the API.",
+        env="PUBLISHER_ADMIN_TOKEN",
+    )
+
+
+SECRETS = ("smtp.password", "web.admin_token")
 
 
 @dataclass(frozen=True)
@@ -178,6 +190,7 @@ class Settings:
     database: DatabaseSettings = DatabaseSettings()
     mail: MailSettings = MailSettings()
     smtp: SmtpSettings = SmtpSettings()
+    web: WebSettings = WebSettings()
     digests: tuple[DigestSettings, ...] = ()
 
     def path(self, relative: str) -> Path:

@@ -256,6 +256,32 @@ class Outbox:
             )
             return bool(done.rowcount)
 
+    def choose(self, subscriber_id: int, digests: Sequence[str], now: datetime) -> None:
+        """A reader's own choice of digests: none means unsubscribed, some means active again
+        (the reader may resubscribe; an operator's import may not)."""
+        status = "active" if digests else "unsubscribed"
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(subscribers)
+                .where(subscribers.c.id == subscriber_id)
+                .values(status=status, updated=utc(now))
+            )
+            conn.execute(
+                delete(subscriptions).where(subscriptions.c.subscriber_id == subscriber_id)
+            )
+            if digests:
+                rows = [{"subscriber_id": subscriber_id, "digest": d} for d in sorted(set(digests))]
+                conn.execute(insert(subscriptions), rows)
+
+    def unsubscribe(self, subscriber_id: int, now: datetime) -> None:
+        """The reader's one-click unsubscribe: idempotent, digests kept for a change of mind."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(subscribers)
+                .where(subscribers.c.id == subscriber_id, subscribers.c.status != "unsubscribed")
+                .values(status="unsubscribed", updated=utc(now))
+            )
+
     def forget(self, address: str) -> bool:
         """Delete a subscriber and their deliveries (the right to be forgotten)."""
         with self.engine.begin() as conn:
@@ -275,8 +301,12 @@ class Outbox:
         if status is not None:
             query = query.where(subscribers.c.status == status)
         with self.engine.connect() as conn:
-            for row in conn.execution_options(yield_per=500).execute(query):
-                yield _subscriber(row, sorted(row.digests.split()))
+            rows = conn.execution_options(yield_per=500).execute(query)
+            try:
+                for row in rows:
+                    yield _subscriber(row, sorted(row.digests.split()))
+            finally:  # a caller that stops early must not leave a server-side cursor open
+                rows.close()
 
     def subscriber(self, subscriber_id: int) -> Subscriber | None:
         """One subscriber by id, with their digests."""

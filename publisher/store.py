@@ -384,10 +384,20 @@ class Store:
 
     def get_output(self, path: str) -> tuple[str, bytes, str, datetime] | None:
         """``(media_type, body, sha256, updated)`` of one output."""
-        query = select(outputs.c.media_type, outputs.c.body, outputs.c.sha256, outputs.c.updated)
-        row = self.flushed.execute(query.where(outputs.c.path == path)).first()
-        return None if row is None else (row[0], bytes(row[1]), row[2], row[3])
+        return _read_output(self.flushed, path)
+
+    def output(self, path: str) -> tuple[str, bytes, str, datetime] | None:
+        """:meth:`get_output` on a connection of its own: for the web process, outside any
+        publish."""
+        with self.engine.connect() as conn:
+            return _read_output(conn, path)
 
     def delete_output(self, path: str) -> None:
         """Forget an output that no longer exists."""
         self.flushed.execute(delete(outputs).where(outputs.c.path == path))
+
+
+def _read_output(conn: Connection, path: str) -> tuple[str, bytes, str, datetime] | None:
+    query = select(outputs.c.media_type, outputs.c.body, outputs.c.sha256, outputs.c.updated)
+    row = conn.execute(query.where(outputs.c.path == path)).first()
+    return None if row is None else (row[0], bytes(row[1]), row[2], row[3])

@@ -1,0 +1,240 @@
+"""The web process (ASGI, Starlette): feeds and pages from the store with conditional GET, the
+subscribers' own pages, and the operators' admin API.
+
+It shares nothing with the worker but the database: outputs are read from the store, so ``web``
+and ``worker`` may run on different machines. Readers' pages are reached through signed links
+(:mod:`publisher.tokens`); the one-click unsubscribe POST of RFC 8058 needs no cookie, no CSRF
+token and no redirect, and a GET never unsubscribes.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from publisher.config import Settings
+from publisher.errors import PublisherError
+from publisher.issues import find_digest, open_issue
+from publisher.models import Subscriber
+from publisher.outbox import Outbox
+from publisher.publish import publish
+from publisher.render import environment_for, render
+from publisher.store import Store
+from publisher.tokens import verify
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+INDEX = "index.html"
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """``If-None-Match`` against a strong ETag with the weak comparison of RFC 9110: proxies
+    that compress (nginx) turn ``"x"`` into ``W/"x"``, which must still match."""
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
+
+
+def not_modified(request: Request, etag: str, updated: datetime) -> bool:
+    """Whether the client's copy is current: ``If-None-Match`` decides when present, else
+    ``If-Modified-Since`` (second precision, as HTTP dates have)."""
+    if "if-none-match" in request.headers:
+        return etag_matches(request.headers["if-none-match"], etag)
+    since = request.headers.get("if-modified-since")
+    if since is None:
+        return False
+    try:
+        return updated.replace(microsecond=0) <= parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False
+
+
+class Web:
+    """The routes, over one store and the project's settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store.open(settings.database_url)
+        self.outbox = Outbox(self.store.engine)
+        self.env = environment_for(settings)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- feeds and pages ----------------------------------------------------------------------
+
+    async def output(self, request: Request) -> Response:
+        path = request.path_params["path"] or INDEX
+        if path.endswith("/"):
+            path += INDEX
+        found = self.store.output(path)
+        if found is None:
+            return self.page("Not found", "There is nothing at this address.", 404)
+        media_type, body, sha256, updated = found
+        headers = {
+            "ETag": f'"{sha256[:32]}"',
+            "Last-Modified": format_datetime(updated.astimezone(UTC), usegmt=True),
+            "Cache-Control": f"public, max-age={self.settings.web.cache_seconds}",
+        }
+        if not_modified(request, headers["ETag"], updated):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type=media_type, headers=headers)
+
+    # -- readers' pages -----------------------------------------------------------------------
+
+    def page(self, heading: str, message: str, status: int = 200) -> HTMLResponse:
+        html = self.html("web/message.html", heading=heading, message=message)
+        return HTMLResponse(html, status_code=status)
+
+    def html(self, template: str, **context: Any) -> str:
+        site = self.settings.site
+        return render(self.env, template, site=site, root=site.base_url, **context)
+
+    def reader(self, request: Request, purpose: str) -> Subscriber | None:
+        """The subscriber a signed link names, when its signature holds."""
+        token = request.path_params["token"]
+        number = token.partition(".")[0]
+        subscriber = self.outbox.subscriber(int(number)) if number.isdigit() else None
+        if subscriber is None or verify(token, purpose, {subscriber.id: subscriber.secret}) is None:
+            return None
+        return subscriber
+
+    async def unsubscribe(self, request: Request) -> Response:
+        subscriber = self.reader(request, "unsubscribe")
+        if subscriber is None:  # one answer for every bad link: no oracle
+            return self.page("Link not valid", "This link is not valid or has been cut.", 400)
+        token = request.path_params["token"]
+        if request.method == "POST":  # RFC 8058: the POST itself unsubscribes
+            self.outbox.unsubscribe(subscriber.id, datetime.now(UTC))
+        done = request.method == "POST" or subscriber.status == "unsubscribed"
+        html = self.html("web/unsubscribe.html", address=subscriber.address, token=token, done=done)
+        return HTMLResponse(html)
+
+    async def manage(self, request: Request) -> Response:
+        subscriber = self.reader(request, "manage")
+        if subscriber is None:
+            return self.page("Link not valid", "This link is not valid or has been cut.", 400)
+        chosen = set(subscriber.digests) if subscriber.status == "active" else set()
+        saved = False
+        if request.method == "POST":
+            form = await request.form()
+            known = {d.name for d in self.settings.digests}
+            chosen = {str(v) for v in form.getlist("digest")} & known
+            self.outbox.choose(subscriber.id, sorted(chosen), datetime.now(UTC))
+            saved = True
+        html = self.html(
+            "web/manage.html",
+            address=subscriber.address,
+            token=request.path_params["token"],
+            digests=self.settings.digests,
+            chosen=chosen,
+            saved=saved,
+        )
+        return HTMLResponse(html)
+
+    # -- the admin API ------------------------------------------------------------------------
+
+    def admin(self, endpoint: Endpoint) -> Endpoint:
+        """Fail closed: no configured token, no API; a wrong token, 401 (constant-time compare)."""
+
+        async def guarded(request: Request) -> Response:
+            expected = self.settings.web.admin_token
+            if not expected:
+                return JSONResponse({"error": "admin API disabled: set PUBLISHER_ADMIN_TOKEN"}, 503)
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), expected.encode()
+            ):
+                headers = {"WWW-Authenticate": 'Bearer realm="publisher"'}
+                return JSONResponse({"error": "a valid bearer token is required"}, 401, headers)
+            try:
+                return await endpoint(request)
+            except PublisherError as exc:
+                return JSONResponse({"error": str(exc), "hint": exc.hint}, 422)
+
+        return guarded
+
+    async def api_publish(self, request: Request) -> Response:
+        """Scan and build now; with ``?digest=NAME``, open that digest's issue now too."""
+        now = datetime.now(UTC)
+        report = await run_in_threadpool(publish, self.settings, now)
+        body: dict[str, Any] = {
+            "new": report.new,
+            "updated": report.updated,
+            "removed": report.removed,
+            "written": len(report.written),
+            "refused": report.refused,
+            "skipped": [p.line() for p in report.skipped],
+        }
+        if "digest" in request.query_params:
+            body["issue"] = await run_in_threadpool(self._open, request.query_params["digest"], now)
+        return JSONResponse(body)
+
+    def _open(self, name: str, now: datetime) -> dict[str, Any]:
+        digest = find_digest(self.settings, name)
+        opened = open_issue(self.settings, self.outbox, self.env, digest, now)
+        if opened.issue is None:
+            return {"digest": name, "opened": False, "reason": opened.reason}
+        issue = opened.issue
+        return {
+            "digest": name,
+            "opened": True,
+            "id": issue.id,
+            "slot": issue.slot,
+            "subject": issue.subject,
+            "articles": len(opened.plan.articles),
+            "recipients": issue.recipients,
+        }
+
+    async def api_send(self, request: Request) -> Response:
+        """Open the issue of one digest now; the worker sends it."""
+        name = request.path_params["name"]
+        return JSONResponse(await run_in_threadpool(self._open, name, datetime.now(UTC)))
+
+    async def api_status(self, request: Request) -> Response:
+        def status() -> dict[str, Any]:
+            store = Store(self.store.engine)
+            with store.transaction():
+                articles = store.article_count()
+                problems = [p.line() for p in store.file_problems()]
+            return {"articles": articles, "problems": problems, "outbox": self.outbox.counts()}
+
+        return JSONResponse(await run_in_threadpool(status))
+
+    async def healthz(self, request: Request) -> Response:
+        await run_in_threadpool(self.outbox.counts)  # the database answers
+        return JSONResponse({"ok": True})
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/healthz", self.healthz),
+            Route("/unsubscribe/{token}", self.unsubscribe, methods=["GET", "POST"]),
+            Route("/manage/{token}", self.manage, methods=["GET", "POST"]),
+            Route("/api/publish", self.admin(self.api_publish), methods=["POST"]),
+            Route("/api/status", self.admin(self.api_status)),
+            Route("/api/digests/{name}/send", self.admin(self.api_send), methods=["POST"]),
+            Route("/{path:path}", self.output, methods=["GET", "HEAD"]),
+        ]
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The ASGI application; its store is opened at start-up and closed at shutdown."""
+    web = Web(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            web.close()
+
+    return Starlette(routes=web.routes(), lifespan=lifespan)

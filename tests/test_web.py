@@ -1,0 +1,216 @@
+"""The web process through Starlette's test client: conditional GET of feeds and pages from the
+store, the readers' signed pages (RFC 8058 one-click unsubscribe), and the admin API.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+from email.utils import format_datetime
+
+import pytest
+from starlette.testclient import TestClient
+
+from publisher.mailer import letter_for
+from publisher.models import Subscriber
+from publisher.outbox import Outbox
+from publisher.store import Store
+from publisher.tokens import token
+from publisher.web import create_app, etag_matches
+from tests.conftest import NOW, Project
+
+TOKEN = "s3cret-admin-token"  # noqa: S105 (a test token)
+
+
+@pytest.fixture
+def site(db_project: Project) -> Iterator[tuple[Project, TestClient, Outbox]]:
+    db_project.environ["PUBLISHER_ADMIN_TOKEN"] = TOKEN
+    db_project.publish()
+    settings = db_project.settings()
+    store = Store.open(settings.database_url)
+    try:
+        with TestClient(create_app(settings)) as client:
+            yield db_project, client, Outbox(store.engine)
+    finally:
+        store.close()
+
+
+def _reader(outbox: Outbox) -> Subscriber:
+    outbox.add_subscribers([("ada@example.com", ["daily", "weekly"])], "active", NOW)
+    (reader,) = outbox.each_subscriber()
+    return reader
+
+
+def test_feeds_have_their_media_type_and_validators(
+    site: tuple[Project, TestClient, Outbox],
+) -> None:
+    _project, client, _outbox = site
+    for path, media in [
+        ("/atom.xml", "application/atom+xml; charset=utf-8"),
+        ("/rss.xml", "application/rss+xml; charset=utf-8"),
+        ("/feed.json", "application/feed+json; charset=utf-8"),
+        ("/", "text/html; charset=utf-8"),
+    ]:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"] == media
+        assert re.fullmatch(r'"[0-9a-f]{32}"', response.headers["etag"])
+        assert response.headers["last-modified"].endswith(" GMT")
+        assert response.headers["cache-control"] == "public, max-age=300"
+    assert client.get("/atom.xml").content.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
+
+
+@pytest.mark.parametrize(
+    "header", ["{etag}", "W/{etag}", '"other", {etag}', "*"], ids=["strong", "weak", "list", "any"]
+)
+def test_if_none_match_gives_304_with_no_body(
+    site: tuple[Project, TestClient, Outbox], header: str
+) -> None:
+    _project, client, _outbox = site
+    etag = client.get("/atom.xml").headers["etag"]
+    again = client.get(
+        "/atom.xml",
+        headers={"If-None-Match": header.format(etag=etag), "Accept-Encoding": "gzip"},
+    )
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == etag
+    assert client.get("/atom.xml", headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_if_modified_since_and_a_new_publish(site: tuple[Project, TestClient, Outbox]) -> None:
+    project, client, _outbox = site
+    first = client.get("/atom.xml")
+    since = first.headers["last-modified"]
+    assert client.get("/atom.xml", headers={"If-Modified-Since": since}).status_code == 304
+    project.publish(NOW + timedelta(hours=1))  # nothing new: the same bytes, the same ETag
+    same = client.get("/atom.xml", headers={"If-None-Match": first.headers["etag"]})
+    assert same.status_code == 304
+    project.write(
+        "new.md",
+        "---\ntitle: New\ndate: 2026-03-29\nattribution: By us.\n---\nFresh.\n",
+    )
+    project.publish(NOW + timedelta(hours=2))
+    changed = client.get("/atom.xml", headers={"If-None-Match": first.headers["etag"]})
+    assert changed.status_code == 200 and changed.headers["etag"] != first.headers["etag"]
+    old = format_datetime((NOW - timedelta(days=3650)).astimezone(UTC), usegmt=True)
+    assert client.get("/atom.xml", headers={"If-Modified-Since": old}).status_code == 200
+
+
+def test_head_and_not_found(site: tuple[Project, TestClient, Outbox]) -> None:
+    _project, client, _outbox = site
+    head = client.head("/rss.xml")
+    assert head.status_code == 200 and head.content == b"" and head.headers["etag"]
+    missing = client.get("/no/such/page.html")
+    assert missing.status_code == 404 and "Not found" in missing.text
+
+
+def test_etag_comparison_is_weak() -> None:
+    assert etag_matches('W/"abc"', '"abc"')
+    assert etag_matches(' "x" , W/"abc"', '"abc"')
+    assert not etag_matches('"abcd"', '"abc"')
+
+
+def test_one_click_unsubscribe_is_a_post_and_a_get_only_asks(
+    site: tuple[Project, TestClient, Outbox],
+) -> None:
+    _project, client, outbox = site
+    reader = _reader(outbox)
+    url = f"/unsubscribe/{token(reader, 'unsubscribe')}"
+    page = client.get(url)
+    assert page.status_code == 200 and '<form method="post"' in page.text
+    assert outbox.subscriber(reader.id).status == "active"  # type: ignore[union-attr]
+    client.cookies.clear()
+    # RFC 8058 §3.1: what a mail provider posts, multipart, with no cookie and no CSRF token.
+    posted = client.post(
+        url, files={"List-Unsubscribe": (None, "One-Click")}, follow_redirects=False
+    )
+    assert posted.status_code == 200 and "will receive no more digests" in posted.text
+    assert outbox.subscriber(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
+    again = client.post(url, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
+    assert again.status_code == 200
+    assert "set-cookie" not in posted.headers
+
+
+@pytest.mark.parametrize("purpose", ["manage", "forged"])
+def test_a_link_for_another_purpose_or_forged_is_refused(
+    site: tuple[Project, TestClient, Outbox], purpose: str
+) -> None:
+    _project, client, outbox = site
+    reader = _reader(outbox)
+    signed = (
+        token(reader, "manage") if purpose == "manage" else f"{reader.id}.AAAAAAAAAAAAAAAAAAAAAA"
+    )
+    for value in (signed, "not-a-token", "999.x"):
+        refused = client.post(f"/unsubscribe/{value}", data={"List-Unsubscribe": "One-Click"})
+        assert refused.status_code == 400 and "not valid" in refused.text
+    assert outbox.subscriber(reader.id).status == "active"  # type: ignore[union-attr]
+
+
+def test_readers_choose_their_digests(site: tuple[Project, TestClient, Outbox]) -> None:
+    _project, client, outbox = site
+    reader = _reader(outbox)
+    url = f"/manage/{token(reader, 'manage')}"
+    page = client.get(url)
+    assert page.text.count("checked") == 2
+    client.post(url, data={"digest": ["weekly", "bogus"]})
+    assert outbox.subscriber(reader.id).digests == ("weekly",)  # type: ignore[union-attr]
+    client.post(url, data={})
+    assert outbox.subscriber(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
+    client.post(url, data={"digest": "daily"})  # the reader may come back; an import may not
+    back = outbox.subscriber(reader.id)
+    assert back is not None and back.status == "active" and back.digests == ("daily",)
+
+
+def test_the_links_in_a_digest_work(site: tuple[Project, TestClient, Outbox]) -> None:
+    from email import message_from_bytes
+    from email.policy import default
+
+    project, client, outbox = site
+    reader = _reader(outbox)
+    from publisher.issues import find_digest, open_issue
+    from publisher.render import environment_for
+
+    settings = project.settings()
+    opened = open_issue(
+        settings, outbox, environment_for(settings), find_digest(settings, "daily"), NOW
+    )
+    assert opened.issue is not None
+    message = message_from_bytes(
+        letter_for(settings, opened.issue).bytes_for(reader), policy=default
+    )
+    found = re.search(r"<(https?://[^>]+)>", str(message["List-Unsubscribe"]))
+    assert found is not None
+    path = found.group(1).removeprefix(settings.site.base_url.rstrip("/"))
+    assert client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert outbox.subscriber(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_the_admin_api_needs_the_token(site: tuple[Project, TestClient, Outbox]) -> None:
+    _project, client, _outbox = site
+    for method, path in [
+        ("POST", "/api/publish"),
+        ("GET", "/api/status"),
+        ("POST", "/api/digests/daily/send"),
+    ]:
+        assert client.request(method, path).status_code == 401
+        wrong = {"Authorization": "Bearer wrong"}
+        assert client.request(method, path, headers=wrong).status_code == 401
+    ok = {"Authorization": f"Bearer {TOKEN}"}
+    status = client.get("/api/status", headers=ok).json()
+    assert status["articles"] == 4 and status["outbox"]["sent"] == 0
+    published = client.post("/api/publish", headers=ok).json()
+    assert published["new"] == [] and published["refused"] == []
+    sent = client.post("/api/digests/daily/send", headers=ok).json()
+    assert sent["opened"] is True and sent["articles"] == 4
+    again = client.post("/api/publish?digest=daily", headers=ok).json()
+    assert again["issue"]["opened"] is False
+    unknown = client.post("/api/digests/hourly/send", headers=ok)
+    assert unknown.status_code == 422 and "no digest named 'hourly'" in unknown.json()["error"]
+
+
+def test_without_a_configured_token_the_admin_api_is_closed(project: Project) -> None:
+    project.publish()
+    with TestClient(create_app(project.settings())) as client:
+        assert client.post("/api/publish", headers={"Authorization": "Bearer "}).status_code == 503
+        assert client.get("/healthz").json() == {"ok": True}
