@@ -1,5 +1,5 @@
 # Two commands for a new user: `make run` (set up, publish the bundled content and send the
-# daily digest to demo readers into a local Maildir) and
+# daily digest to demo readers into a local Maildir, then run the service) and
 # `make test` (set up, then lint, type-check and test). Only Python 3.11+ and make are needed.
 
 PYTHON ?= python3
@@ -19,8 +19,8 @@ run: $(STAMP)
 	$(BIN)/publisher publish
 	$(BIN)/publisher subscribers import config/demo-subscribers.csv
 	$(BIN)/publisher digest daily
-	@echo "Open public/index.html in a browser; feeds: public/atom.xml, public/rss.xml, public/feed.json"
-	@echo "Digests: var/outbox/new/ (a Maildir); publisher outbox shows what was sent"
+	@echo "Static site: public/index.html; digests: var/outbox/new/ (a Maildir)"
+	$(BIN)/publisher run
 
 test: check
 

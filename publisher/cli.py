@@ -19,6 +19,7 @@ from publisher.errors import PublisherError
 from publisher.mailcli import MAIL_COMMANDS
 from publisher.models import Problem, RunReport
 from publisher.publish import publish
+from publisher.servicecli import SERVICE_COMMANDS
 from publisher.sources import read_article, scan
 from publisher.text import slugify
 
@@ -128,22 +129,7 @@ def config_command(obj: Context) -> None:
         click.echo(f"[[digests]] {digest.name}: {digest}")
 
 
-@cli.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
-@click.pass_obj
-def serve_command(obj: Context, host: str, port: int) -> None:
-    """Serve the site, the feeds, the readers' pages and the admin API (the `web` process)."""
-    import uvicorn
-
-    from publisher.web import create_app
-
-    settings = obj.settings()
-    click.echo(f"serving {settings.site.base_url} on http://{host}:{port}/", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
-
-
-for command in MAIL_COMMANDS:
+for command in (*MAIL_COMMANDS, *SERVICE_COMMANDS):
     cli.add_command(command)
 
 

@@ -157,6 +157,20 @@ class WebSettings:
     )
 
 
+@dataclass(frozen=True)
+class WorkerSettings:
+    """The worker: the scheduler's jobs and the outbox drain."""
+
+    rescan_seconds: float = setting(
+        60.0, "A full rescan of content/ this often, besides watching it for changes."
+    )
+    watch: bool = setting(True, "Watch content/ and publish within a second of a change.")
+    misfire_grace_seconds: int = setting(
+        3600, "A digest slot missed by longer than this (the worker was down) is not opened."
+    )
+    drain_seconds: float = setting(2.0, "How often the outbox is checked for due deliveries.")
+
+
 SECRETS = ("smtp.password", "web.admin_token")
 
 
@@ -191,6 +205,7 @@ class Settings:
     mail: MailSettings = MailSettings()
     smtp: SmtpSettings = SmtpSettings()
     web: WebSettings = WebSettings()
+    worker: WorkerSettings = WorkerSettings()
     digests: tuple[DigestSettings, ...] = ()
 
     def path(self, relative: str) -> Path:

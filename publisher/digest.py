@@ -102,13 +102,20 @@ def select(
     return fresh[cut:], fresh[:cut]
 
 
-def due(trigger: CronTrigger, now: datetime, last_key: str | None, zone: ZoneInfo) -> str | None:
-    """The key of the slot to open now, or ``None`` when the latest slot already has its issue.
+def due(
+    trigger: CronTrigger,
+    now: datetime,
+    last_key: str | None,
+    zone: ZoneInfo,
+    grace: timedelta | None = None,
+) -> str | None:
+    """The key of the slot to open now, or ``None`` when the latest slot already has its issue
+    or was missed by more than ``grace``.
 
     Missed slots are coalesced: after downtime only the latest one is opened, once.
     """
     slot = latest_slot(trigger, now)
-    if slot is None:
+    if slot is None or (grace is not None and now - slot > grace):
         return None
     key = slot_key(slot, zone)
     # Keys sort like local times; a slot at or before the last issue's is never reopened.

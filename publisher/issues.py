@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from jinja2 import Environment
 
@@ -114,15 +114,23 @@ def open_issue(
     return Opened(ready, issue)
 
 
-def open_due(settings: Settings, outbox: Outbox, env: Environment, now: datetime) -> list[Opened]:
-    """Open the issue of every digest whose latest scheduled slot has none yet (coalesced:
-    after downtime only the latest missed slot is opened, once).
+def open_due(
+    settings: Settings,
+    outbox: Outbox,
+    env: Environment,
+    now: datetime,
+    digests: tuple[DigestSettings, ...] | None = None,
+) -> list[Opened]:
+    """Open the issue of every digest (or of ``digests``) whose latest scheduled slot has none
+    yet: coalesced, so after downtime only the latest missed slot is opened, once — and not at
+    all when it was missed by more than ``worker.misfire_grace_seconds``.
     """
+    grace = timedelta(seconds=settings.worker.misfire_grace_seconds)
     opened = []
-    for digest in settings.digests:
+    for digest in settings.digests if digests is None else digests:
         trigger = cron_trigger(digest.schedule, settings.zone, f"digests.{digest.name}.schedule")
         last, _carried = outbox.ledger(digest.name)
-        key = due(trigger, now, last, settings.zone)
+        key = due(trigger, now, last, settings.zone, grace)
         if key is not None:
             opened.append(open_issue(settings, outbox, env, digest, now, key))
     return opened

@@ -69,10 +69,12 @@ def test_one_issue_per_local_day_across_a_dst_change(
         now += timedelta(minutes=15)
     slots = _issue_slots(outbox, "nightly")
     assert [slot[:10] for slot in slots] == sorted({slot[:10] for slot in slots}), slots
-    assert len(slots) == 5  # the start day's slot, then one for each of the next four nights
+    # One for each of the four nights; the start day's slot had passed by more than the grace.
+    assert len(slots) == 4
 
 
 def test_downtime_opens_the_latest_missed_slot_once(db_project: Project, outbox: Outbox) -> None:
+    db_project.environ["PUBLISHER_WORKER__MISFIRE_GRACE_SECONDS"] = str(4 * 86400)
     settings = db_project.settings()
     env = environment_for(settings)
     open_due(settings, outbox, env, NOW)
@@ -80,6 +82,18 @@ def test_downtime_opens_the_latest_missed_slot_once(db_project: Project, outbox:
     for _ in range(3):  # a restart, then two more ticks
         open_due(settings, outbox, env, later)
     assert _issue_slots(outbox, "nightly") == ["2026-03-29T02:30", "2026-04-01T02:30"]
+
+
+def test_a_slot_missed_by_more_than_the_grace_is_not_opened(
+    db_project: Project, outbox: Outbox
+) -> None:
+    settings = db_project.settings()  # grace: one hour
+    env = environment_for(settings)
+    assert open_due(settings, outbox, env, NOW) == []  # 02:30 was nine and a half hours ago
+    late = datetime(2026, 3, 30, 3, 15, tzinfo=BERLIN)  # 45 minutes late: still opened
+    assert [o.plan.slot for o in open_due(settings, outbox, env, late) if o.issue] == [
+        "2026-03-30T02:30"
+    ]
 
 
 def test_the_store_refuses_a_second_issue_for_a_slot(db_project: Project, outbox: Outbox) -> None:

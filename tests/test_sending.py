@@ -317,3 +317,28 @@ def test_the_rate_limit_spaces_messages_out() -> None:
 
     assert asyncio.run(ten_sends()) >= 0.099  # ten intervals of 10 ms, at least
     assert RateLimit(0).interval == 0.0
+
+
+def test_a_stop_finishes_sends_under_way_and_releases_the_rest(mailing: Mailing) -> None:
+    from publisher.mailer import Sender, transport_for
+
+    mailing.project.environ["PUBLISHER_SMTP__CONNECTIONS"] = "2"
+    mailing.subscribe(*(f"reader{n}@example.com" for n in range(40)))
+    mailing.open()
+    mailing.server.script.data_delay = 0.05
+    settings = mailing.settings
+
+    async def stop_soon() -> None:
+        stop = asyncio.Event()
+        sender = Sender(mailing.outbox, transport_for(settings), settings)
+        running = asyncio.create_task(sender.drain(stop))
+        await asyncio.sleep(0.4)
+        stop.set()
+        report = await running
+        assert 0 < report.sent < 40
+
+    asyncio.run(stop_soon())
+    counts = mailing.outbox.counts()
+    assert counts["sending"] == 0  # nothing left claimed
+    assert counts["sent"] == len(mailing.server.received)  # nothing marked sent that was not
+    assert counts["sent"] + counts["queued"] == 40

@@ -1,0 +1,133 @@
+"""Commands that run the service: ``serve`` (web), ``worker`` (scheduler + delivery), ``run``
+(both in one process) and ``schedule`` (when each job runs next).
+
+SIGTERM and SIGINT stop them gracefully: the web server finishes its requests, the worker's
+in-flight sends finish or their claims are released, and nothing is marked sent that was not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import click
+
+from publisher.config import Settings
+from publisher.console import Context
+
+if TYPE_CHECKING:
+    import uvicorn
+
+
+def _server(settings: Settings, host: str, port: int) -> uvicorn.Server:
+    """A uvicorn server for the web app that leaves signals to us."""
+    import uvicorn
+
+    from publisher.web import create_app
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # Ours set should_exit; uvicorn's would re-raise SIGTERM at exit and kill the worker.
+            yield
+
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+    return Server(config)
+
+
+def _on_signals(stop: asyncio.Event, server: uvicorn.Server | None = None) -> None:
+    def handle() -> None:
+        stop.set()
+        if server is not None:
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, handle)
+
+
+def _announce(settings: Settings, host: str, port: int) -> None:
+    base = settings.site.base_url
+    click.echo(f"site:      http://{host}:{port}/  (canonical {base})")
+    click.echo(f"feeds:     http://{host}:{port}/atom.xml  /rss.xml  /feed.json")
+    click.echo(f"admin API: http://{host}:{port}/api/status  (Authorization: Bearer …)")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.pass_obj
+def serve_command(obj: Context, host: str, port: int) -> None:
+    """The web process: the site, the feeds, the readers' pages and the admin API."""
+    settings = obj.settings()
+
+    async def main() -> None:
+        server = _server(settings, host, port)
+        _on_signals(asyncio.Event(), server)
+        _announce(settings, host, port)
+        await server.serve()
+
+    asyncio.run(main())
+
+
+@click.command("worker")
+@click.pass_obj
+def worker_command(obj: Context) -> None:
+    """The worker process: publish on changes, open digest issues on schedule, send them."""
+    from publisher.scheduler import Worker
+
+    settings = obj.settings()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _on_signals(stop)
+        click.echo("worker: watching content/, scheduling digests, draining the outbox")
+        await Worker(settings).run(stop)
+
+    asyncio.run(main())
+
+
+@click.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.pass_obj
+def run_command(obj: Context, host: str, port: int) -> None:
+    """Web and worker in one process, for a single machine."""
+    from publisher.scheduler import Worker
+
+    settings = obj.settings()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        worker = Worker(settings)
+        server = _server(settings, host, port)
+        _on_signals(stop, server)
+        working = asyncio.create_task(worker.run(stop))
+        _announce(settings, host, port)
+        try:
+            await server.serve()
+        finally:
+            stop.set()
+            await working
+
+    asyncio.run(main())
+
+
+@click.command("schedule")
+@click.pass_obj
+def schedule_command(obj: Context) -> None:
+    """The next runs of every job, in the site's time zone."""
+    from publisher.scheduler import jobs, next_runs
+
+    settings = obj.settings()
+    runs = next_runs(settings, datetime.now(UTC))
+    for job in jobs(settings):
+        when = ", ".join(f"{t:%a %Y-%m-%d %H:%M %Z}" for t in runs[job.id]) or "never"
+        click.echo(f"{job.id:<20} {job.description}: {when}")
+
+
+SERVICE_COMMANDS = (serve_command, worker_command, run_command, schedule_command)
