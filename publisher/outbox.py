@@ -273,6 +273,64 @@ class Outbox:
                 rows = [{"subscriber_id": subscriber_id, "digest": d} for d in sorted(set(digests))]
                 conn.execute(insert(subscriptions), rows)
 
+    def request(
+        self, address: str, digests: Sequence[str], now: datetime, cooldown: timedelta
+    ) -> Subscriber | None:
+        """A reader asked to subscribe: whom to send a confirmation to, or ``None``.
+
+        A new address is stored as pending with the digests it chose; an unsubscribed or pending
+        one gets its choice updated. Active and bounced addresses get nothing, and no address
+        gets more than one confirmation per ``cooldown`` (subscription bombing).
+        """
+        key = address.lower()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.address_key == key)).first()
+            if row is None:
+                values = {
+                    "address": address,
+                    "address_key": key,
+                    "status": "pending",
+                    "secret": secrets.token_urlsafe(24),
+                    "bounces": 0,
+                    "confirm_sent": now,
+                    "created": now,
+                    "updated": now,
+                }
+                made = insert(subscribers).values(**values).returning(subscribers.c.id)
+                subscriber_id = conn.execute(made).scalar_one()
+            elif row.status not in ("pending", "unsubscribed") or (
+                row.confirm_sent is not None and now - row.confirm_sent < cooldown
+            ):
+                return None
+            else:
+                subscriber_id = row.id
+                conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == subscriber_id)
+                    .values(confirm_sent=now, updated=now)
+                )
+            conn.execute(
+                delete(subscriptions).where(subscriptions.c.subscriber_id == subscriber_id)
+            )
+            if digests:
+                rows = [{"subscriber_id": subscriber_id, "digest": d} for d in sorted(set(digests))]
+                conn.execute(insert(subscriptions), rows)
+            found = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
+            return _subscriber(found, sorted(set(digests)))
+
+    def confirm(self, subscriber_id: int, now: datetime) -> bool:
+        """The reader confirmed: pending or unsubscribed becomes active. ``False`` otherwise."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(subscribers)
+                .where(
+                    subscribers.c.id == subscriber_id,
+                    subscribers.c.status.in_(["pending", "unsubscribed"]),
+                )
+                .values(status="active", updated=utc(now))
+            )
+            return bool(done.rowcount)
+
     def unsubscribe(self, subscriber_id: int, now: datetime) -> None:
         """The reader's one-click unsubscribe: idempotent, digests kept for a change of mind."""
         with self.engine.begin() as conn:

@@ -27,7 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -113,6 +113,7 @@ subscribers = Table(
     Column("status", String(20), nullable=False, index=True),
     Column("secret", String(64), nullable=False),
     Column("bounces", Integer, nullable=False, default=0),
+    Column("confirm_sent", UTCDateTime, nullable=True),  # the last confirmation mail
     Column("created", UTCDateTime, nullable=False),
     Column("updated", UTCDateTime, nullable=False),
 )

@@ -43,3 +43,22 @@ def message_id(issue_id: int, subscriber: Subscriber, domain: str) -> str:
     """The Message-ID of one delivery: the same on every retry, and naming no address."""
     mac = hmac.new(subscriber.secret.encode(), f"message {issue_id}".encode(), hashlib.sha256)
     return f"<{issue_id}.{subscriber.id}.{mac.hexdigest()[:16]}@{domain}>"
+
+
+def confirm_token(subscriber: Subscriber, expires: int) -> str:
+    """``<id>.<expires>.<signature>``: a confirmation link that stops working at ``expires``
+    (a Unix time), unlike unsubscribe links, which must work in old mail for good."""
+    return f"{subscriber.id}.{expires}.{sign(subscriber.secret, f'confirm {expires}')}"
+
+
+def verify_confirm(value: str, secret_of: dict[int, str], now: float) -> int | None:
+    """The subscriber id a confirmation token names, while it holds and has not expired."""
+    number, _, rest = value.partition(".")
+    expires, _, signature = rest.partition(".")
+    if not (number.isdigit() and expires.isdigit()) or int(expires) < now:
+        return None
+    secret = secret_of.get(int(number))
+    if secret is None:
+        return None
+    expected = sign(secret, f"confirm {expires}")
+    return int(number) if hmac.compare_digest(expected, signature) else None

@@ -10,9 +10,11 @@ token and no redirect, and a GET never unsubscribes.
 from __future__ import annotations
 
 import hmac
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
@@ -23,17 +25,22 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from publisher.config import Settings
-from publisher.errors import PublisherError
+from publisher.confirmation import confirmation
+from publisher.errors import DeliveryError, PublisherError
 from publisher.issues import find_digest, open_issue
+from publisher.mailer import transport_for
 from publisher.models import Subscriber
 from publisher.outbox import Outbox
 from publisher.publish import publish
 from publisher.render import environment_for, render
 from publisher.store import Store
-from publisher.tokens import verify
+from publisher.subscribers import AddressError, normalise_address
+from publisher.tokens import verify, verify_confirm
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 INDEX = "index.html"
+CONFIRM_COOLDOWN = timedelta(hours=1)  # one confirmation mail per address and hour, at most
+log = logging.getLogger(__name__)
 
 
 def etag_matches(header: str, etag: str) -> bool:
@@ -141,6 +148,59 @@ class Web:
         )
         return HTMLResponse(html)
 
+    async def subscribe(self, request: Request) -> Response:
+        """Double opt-in: a POST stores the choice and mails a confirmation link, with the same
+        answer whatever the address (no enumeration); a filled honeypot sends nothing."""
+        digests = self.settings.digests
+        if request.method == "GET":
+            page = self.html("web/subscribe.html", digests=digests, sent=False, error="")
+            return HTMLResponse(page)
+        form = await request.form()
+        try:
+            address = normalise_address(str(form.get("email", "")))
+        except AddressError:
+            html = self.html(
+                "web/subscribe.html",
+                digests=digests,
+                sent=False,
+                error="That does not look like an email address.",
+            )
+            return HTMLResponse(html, status_code=422)
+        known = {d.name for d in digests}
+        chosen = sorted({str(v) for v in form.getlist("digest")} & known) or sorted(known)
+        if not form.get("website"):  # people leave the hidden field empty; bots fill it
+            await self._confirm_mail(address, chosen)
+        return HTMLResponse(self.html("web/subscribe.html", digests=digests, sent=True, error=""))
+
+    async def _confirm_mail(self, address: str, digests: list[str]) -> None:
+        now = datetime.now(UTC)
+        reader = self.outbox.request(address, digests, now, CONFIRM_COOLDOWN)
+        if reader is None:
+            return
+        key, message = confirmation(self.env, self.settings, reader, now)
+        transport = transport_for(self.settings)
+        try:
+            connection = await transport.connect()
+            try:
+                await connection.send(self.settings.mail.from_address, address, message, key)
+            finally:
+                await connection.close()
+        except DeliveryError as exc:  # the reader may ask again once the cooldown is over
+            log.warning("confirmation to subscriber %d not sent: %s", reader.id, exc)
+
+    async def confirm(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        number = token.partition(".")[0]
+        reader = self.outbox.subscriber(int(number)) if number.isdigit() else None
+        secrets = {reader.id: reader.secret} if reader else {}
+        if reader is None or verify_confirm(token, secrets, time.time()) is None:
+            return self.page("Link not valid", "This link is not valid or has expired.", 400)
+        if request.method == "POST":
+            self.outbox.confirm(reader.id, datetime.now(UTC))
+        done = request.method == "POST" or reader.status == "active"
+        html = self.html("web/confirm.html", address=reader.address, token=token, done=done)
+        return HTMLResponse(html)
+
     # -- the admin API ------------------------------------------------------------------------
 
     def admin(self, endpoint: Endpoint) -> Endpoint:
@@ -219,6 +279,8 @@ class Web:
             Route("/healthz", self.healthz),
             Route("/unsubscribe/{token}", self.unsubscribe, methods=["GET", "POST"]),
             Route("/manage/{token}", self.manage, methods=["GET", "POST"]),
+            Route("/subscribe", self.subscribe, methods=["GET", "POST"]),
+            Route("/confirm/{token}", self.confirm, methods=["GET", "POST"]),
             Route("/api/publish", self.admin(self.api_publish), methods=["POST"]),
             Route("/api/status", self.admin(self.api_status)),
             Route("/api/digests/{name}/send", self.admin(self.api_send), methods=["POST"]),

@@ -5,6 +5,7 @@ store, the readers' signed pages (RFC 8058 one-click unsubscribe), and the admin
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, timedelta
 from email.utils import format_datetime
@@ -16,9 +17,10 @@ from publisher.mailer import letter_for
 from publisher.models import Subscriber
 from publisher.outbox import Outbox
 from publisher.store import Store
-from publisher.tokens import token
+from publisher.tokens import confirm_token, token
 from publisher.web import create_app, etag_matches
 from tests.conftest import NOW, Project
+from tests.smtpserver import MailServer
 
 TOKEN = "s3cret-admin-token"  # noqa: S105 (a test token)
 
@@ -214,3 +216,87 @@ def test_without_a_configured_token_the_admin_api_is_closed(project: Project) ->
     with TestClient(create_app(project.settings())) as client:
         assert client.post("/api/publish", headers={"Authorization": "Bearer "}).status_code == 503
         assert client.get("/healthz").json() == {"ok": True}
+
+
+@pytest.fixture
+def signup(
+    db_project: Project, mail_server: MailServer
+) -> Iterator[tuple[TestClient, Outbox, MailServer]]:
+    db_project.environ.update(mail_server.environ())
+    db_project.publish()
+    settings = db_project.settings()
+    store = Store.open(settings.database_url)
+    try:
+        with TestClient(create_app(settings)) as client:
+            yield client, Outbox(store.engine), mail_server
+    finally:
+        store.close()
+
+
+def _confirm_link(mail_server: MailServer) -> str:
+    body = str(mail_server.received[-1].message().get_content())
+    found = re.search(r"http://localhost:8000(/confirm/\S+)", body)
+    assert found is not None, body
+    return found.group(1)
+
+
+def test_double_opt_in_mails_a_link_and_only_its_post_subscribes(
+    signup: tuple[TestClient, Outbox, MailServer],
+) -> None:
+    client, outbox, server = signup
+    form = client.get("/subscribe")
+    assert 'name="email"' in form.text and 'name="website"' in form.text
+    sent = client.post("/subscribe", data={"email": "Ada@Example.COM", "digest": "weekly"})
+    assert sent.status_code == 200 and "Check your inbox" in sent.text
+    assert [r.recipients for r in server.received] == [["Ada@example.com"]]
+    (reader,) = outbox.each_subscriber()
+    assert (reader.status, reader.digests) == ("pending", ("weekly",))
+    assert outbox.audience_size("weekly") == 0  # nothing goes out before the confirmation
+    link = _confirm_link(server)
+    page = client.get(link)
+    assert page.status_code == 200 and 'id="confirm"' in page.text
+    assert outbox.subscriber(reader.id).status == "pending"  # type: ignore[union-attr]
+    done = client.post(link)
+    assert done.status_code == 200 and 'id="confirmed"' in done.text
+    assert outbox.audience_size("weekly") == 1
+
+
+def test_subscribe_cannot_be_used_to_bomb_or_probe_an_address(
+    signup: tuple[TestClient, Outbox, MailServer],
+) -> None:
+    client, outbox, server = signup
+    answers = {client.post("/subscribe", data={"email": "bo@example.net"}).text for _ in range(10)}
+    assert len(server.received) == 1  # one confirmation an hour, however often it is asked
+    outbox.add_subscribers([("cy@example.org", ["daily"])], "active", NOW)
+    answers.add(client.post("/subscribe", data={"email": "cy@example.org"}).text)
+    assert len(answers) == 1  # the same page for new, pending and active addresses
+    assert len(server.received) == 1
+    trapped = client.post("/subscribe", data={"email": "dee@example.org", "website": "spam"})
+    assert trapped.status_code == 200 and len(server.received) == 1  # the honeypot sends nothing
+    body = str(server.received[0].message().get_content())
+    assert "spam" not in body
+
+
+@pytest.mark.parametrize(
+    "address", ["not-an-address", "a@example.com\r\nBcc: victim@example.com", "x" * 300 + "@e.com"]
+)
+def test_a_bad_address_is_refused_with_422(
+    signup: tuple[TestClient, Outbox, MailServer], address: str
+) -> None:
+    client, outbox, server = signup
+    refused = client.post("/subscribe", data={"email": address})
+    assert refused.status_code == 422 and "does not look like an email address" in refused.text
+    assert list(outbox.each_subscriber()) == [] and server.received == []
+
+
+def test_a_confirmation_link_expires_and_cannot_be_forged(
+    signup: tuple[TestClient, Outbox, MailServer],
+) -> None:
+    client, outbox, server = signup
+    client.post("/subscribe", data={"email": "ada@example.com"})
+    (reader,) = outbox.each_subscriber()
+    expired = confirm_token(reader, int(time.time()) - 1)
+    forged = _confirm_link(server).replace("/confirm/", "/confirm/").rsplit(".", 1)[0] + ".AAAA"
+    for link in (f"/confirm/{expired}", forged, f"/confirm/{token(reader, 'unsubscribe')}"):
+        assert client.post(link).status_code == 400
+    assert outbox.subscriber(reader.id).status == "pending"  # type: ignore[union-attr]
