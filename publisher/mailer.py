@@ -244,7 +244,10 @@ class Sender:
         settings: Settings,
         clock: Clock = utcnow,
         progress: Progress | None = None,
+        inline: bool | None = None,
     ) -> None:
+        """``inline``: store calls on the event loop (default: for SQLite). A loop that serves
+        other work too (the worker's) passes ``False``: a write may wait for a publish."""
         self.outbox, self.transport, self.settings = outbox, transport, settings
         self.smtp = settings.smtp
         self.clock, self.progress = clock, progress
@@ -260,7 +263,7 @@ class Sender:
         self.wake = asyncio.Event()
         self.enough = max(1, self.smtp.connections // 2)
         self._db = ThreadPoolExecutor(1, thread_name_prefix="outbox")
-        self.inline = outbox.engine.dialect.name == "sqlite"
+        self.inline = outbox.engine.dialect.name == "sqlite" if inline is None else inline
         lease_bound = int(self.smtp.rate * self.smtp.lease_seconds / 4) if self.smtp.rate else 256
         self.batch = max(self.smtp.connections, min(256, lease_bound))
 

@@ -198,7 +198,7 @@ def publish(settings: Settings, now: datetime, progress: Progress = _no_progress
         env = environment_for(settings)
         profiles = load_profiles(settings.path(settings.content.profiles_dir))
         run = Run(settings, store, env, profiles, now, report, progress)
-        with store.transaction():
+        with store.transaction(exclusive="publish"):
             signature = run.signature()
             full = store.get_meta("build_signature") != signature
             changes = ingest(run, reread=full)

@@ -20,8 +20,10 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.config import Settings
+from publisher.database import Leadership
 from publisher.digest import cron_trigger
 from publisher.issues import open_due
 from publisher.mailer import Sender, transport_for
@@ -85,6 +87,8 @@ class Worker:
         self.store = Store.open(settings.database_url)
         self.outbox = Outbox(self.store.engine)
         self.publishing = asyncio.Lock()
+        lock_file = settings.path(settings.output.var_dir) / "scheduler.lock"
+        self.leadership = Leadership(self.store.engine, "publisher.scheduler", lock_file)
         self.wake = asyncio.Event()
         self.last_runs: dict[str, datetime] = {}
 
@@ -113,8 +117,11 @@ class Worker:
         """Send what is due, then wait for a new issue or the next check."""
         transport = transport_for(self.settings)
         while not stop.is_set():
-            sender = Sender(self.outbox, transport, self.settings, self.clock)
-            await sender.drain(stop)
+            sender = Sender(self.outbox, transport, self.settings, self.clock, inline=False)
+            try:
+                await sender.drain(stop)
+            except SQLAlchemyError as exc:  # e.g. locked by a long publish: try again shortly
+                log.warning("drain interrupted by the store: %s", exc)
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.settings.worker.drain_seconds)
@@ -152,22 +159,42 @@ class Worker:
                 )
         return scheduler
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop``: catch up (publish, open missed slots), then schedule, watch, drain."""
+    async def lead(self, stop: asyncio.Event) -> None:
+        """Wait to become the one worker that schedules; then catch up, schedule and watch.
+
+        Every worker drains the outbox; only the leader publishes and opens issues, so two
+        workers never run the same job (APScheduler 3 cannot share a job store).
+        """
+        while not self.leadership.try_acquire():
+            log.info("another worker schedules; this one only sends")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.worker.rescan_seconds)
+            if stop.is_set():
+                return
         scheduler = self.scheduler()
-        tasks: list[asyncio.Task[None]] = []
+        watching: asyncio.Task[None] | None = None
         try:
             await self.publish()
             await self.open_digests()
             scheduler.start()
-            tasks.append(asyncio.create_task(self.drain_loop(stop)))
             if self.settings.worker.watch:
-                tasks.append(asyncio.create_task(self.watch(stop)))
+                watching = asyncio.create_task(self.watch(stop))
             await stop.wait()
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
+            if watching is not None:
+                await asyncio.gather(watching, return_exceptions=True)
+            self.leadership.release()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: drain the outbox, and lead when no other worker does."""
+        draining = asyncio.create_task(self.drain_loop(stop))
+        try:
+            await self.lead(stop)
+            await stop.wait()
+        finally:
             stop.set()
             self.wake.set()  # the drain loop stops waiting
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(draining, return_exceptions=True)
             self.store.close()

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from publisher.database import create_store_engine, migrate
+from publisher.database import create_store_engine, hold_exclusive, migrate
 from publisher.errors import ConfigError
 from publisher.models import Article, Problem
 from publisher.records import (
@@ -72,9 +72,15 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def transaction(self) -> Iterator[Store]:
-        """One transaction for the calls made inside; rolled back on any exception."""
+    def transaction(self, exclusive: str = "") -> Iterator[Store]:
+        """One transaction for the calls made inside; rolled back on any exception.
+
+        With ``exclusive`` (a lock name), it waits until no other process holds a transaction
+        under that name, and holds it until the end: two publishes never build at once.
+        """
         with self.engine.begin() as conn:
+            if exclusive:
+                hold_exclusive(conn, exclusive)
             self._conn = conn
             try:
                 yield self

@@ -125,3 +125,41 @@ def test_the_worker_opens_the_due_issue_once_and_sends_it(
     assert [r.recipients for r in mail_server.received] == [["ada@example.com"]]
     message = mail_server.received[0].message()
     assert message["Subject"] == "Harbor Notes: 4 new stories"
+
+
+def test_only_one_worker_leads_until_it_lets_go(db_project: Project) -> None:
+    settings = db_project.settings()
+    first, second = Worker(settings), Worker(settings)
+    try:
+        assert first.leadership.try_acquire()
+        assert not second.leadership.try_acquire()  # another process, or another worker here
+        first.leadership.release()
+        assert second.leadership.try_acquire()
+        assert not first.leadership.try_acquire()
+    finally:
+        for worker in (first, second):
+            worker.leadership.release()
+            worker.store.close()
+
+
+def test_a_second_worker_only_sends(project: Project, mail_server: MailServer) -> None:
+    project.environ.update(mail_server.environ())
+    project.environ["PUBLISHER_WORKER__WATCH"] = "false"
+    settings = project.settings()
+    leader = Worker(settings)
+    assert leader.leadership.try_acquire()
+    follower = Worker(settings)
+
+    async def briefly() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(follower.run(stop))
+        await asyncio.sleep(0.5)
+        stop.set()
+        await running
+
+    try:
+        asyncio.run(briefly())
+        assert not (project.root / "public").exists()  # the follower published nothing
+    finally:
+        leader.leadership.release()
+        leader.store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -14,7 +16,7 @@ from sqlalchemy import inspect
 from publisher.models import Article
 from publisher.schema import SCHEMA_REVISION, metadata
 from publisher.store import SlugConflict, Store, mint_uid
-from tests.conftest import NOW
+from tests.conftest import NOW, Project
 
 BASE = "https://news.example.org/"
 
@@ -132,3 +134,34 @@ def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
 def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(Exception, match="naive"), store.transaction():
         store.upsert_article(_article(published=datetime(2024, 1, 1)), BASE, NOW, {"a.md"})  # noqa: DTZ001
+
+
+def test_two_publishes_never_build_at_once(db_project: Project) -> None:
+    db_project.publish()
+    store = Store.open(db_project.settings().database_url)
+    events: list[str] = []
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with store.transaction(exclusive="publish"):
+            events.append("held")
+            held.set()
+            release.wait(10)
+            events.append("released")
+
+    def publish_again() -> None:
+        db_project.publish(NOW + timedelta(hours=1))
+        events.append("published")
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    assert held.wait(10)
+    second = threading.Thread(target=publish_again)
+    second.start()
+    time.sleep(0.5)
+    assert "published" not in events  # it waits for the lock
+    release.set()
+    holder.join()
+    second.join()
+    store.close()
+    assert events == ["held", "released", "published"]
