@@ -55,6 +55,10 @@ def _print_report(report: RunReport, settings: Settings) -> None:
         out(f"{'skipped' if problem.severity == 'error' else 'warning'}: {problem.line()}")
     for line in report.refused:
         out(f"refused: {line}")
+    if report.pinged:
+        out(f"websub: hub told about {len(report.pinged)} changed feeds")
+    for topic in report.unpinged:
+        out(f"warning: the WebSub hub could not be told about {topic}")
     out(f"site: {(settings.path(settings.output.public_dir) / 'index.html').resolve()}")
 
 

@@ -68,6 +68,9 @@ class FeedSettings:
     """The Atom, RSS and JSON feeds."""
 
     entries: int = setting(50, "Newest entries per feed, with full content.")
+    hub: str = setting(
+        "", "WebSub hub URL: feeds name it, and it is told after a publish that changed a feed."
+    )
 
 
 @dataclass(frozen=True)

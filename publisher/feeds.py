@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from publisher.config import SiteSettings
 from publisher.models import Article, Output
@@ -20,6 +21,7 @@ from publisher.text import visible_text, xml_safe
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+ATOM_NS = "{http://www.w3.org/2005/Atom}"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Feed:
     prefix: str
     page: str
     entries: tuple[Entry, ...]
+    hub: str = ""  # a WebSub hub, named by every format
 
     def url(self, filename: str) -> str:
         """The absolute URL of one format of this feed."""
@@ -115,10 +118,11 @@ def _links(feed: Feed, filename: str) -> FeedGenerator:
     feedgen takes the RSS channel link from the last link added, so alternate comes last.
     """
     fg = feed.generator
-    self_link = {"href": feed.url(filename), "rel": "self"}
-    fg.link(
-        [self_link, {"href": feed.page_url, "rel": "alternate", "type": "text/html"}], replace=True
-    )
+    links = [{"href": feed.url(filename), "rel": "self"}]
+    if feed.hub:
+        links.append({"href": feed.hub, "rel": "hub"})
+    links.append({"href": feed.page_url, "rel": "alternate", "type": "text/html"})
+    fg.link(links, replace=True)
     return fg
 
 
@@ -127,7 +131,16 @@ def _atom(feed: Feed) -> bytes:
 
 
 def _rss(feed: Feed) -> bytes:
-    return bytes(_links(feed, "rss.xml").rss_str(pretty=True))
+    body = bytes(_links(feed, "rss.xml").rss_str(pretty=True))
+    if not feed.hub:
+        return body
+    # feedgen writes only the self link into RSS; WebSub wants the hub beside it.
+    root = etree.fromstring(body)
+    channel = root.find("channel")
+    assert channel is not None
+    hub = etree.Element(f"{ATOM_NS}link", href=feed.hub, rel="hub")
+    channel.insert(list(channel).index(channel.find(f"{ATOM_NS}link")) + 1, hub)
+    return bytes(etree.tostring(root, pretty_print=True, encoding="UTF-8", xml_declaration=True))
 
 
 def _rfc3339(value: datetime) -> str:
@@ -166,6 +179,8 @@ def _json(feed: Feed) -> bytes:
         "authors": [{"name": feed.site.author}],
         "items": [_json_item(entry) for entry in feed.entries],
     }
+    if feed.hub:
+        document["hubs"] = [{"type": "WebSub", "url": feed.hub}]
     return json.dumps(document, ensure_ascii=False, indent=2).encode() + b"\n"
 
 

@@ -68,7 +68,8 @@ class Lists:
                 url = f"{self.site.base_url}{article_path(article.slug)}"
                 self.entries[article.uid] = Entry(article, content, url)
             entries.append(self.entries[article.uid])
-        return build_feeds(Feed(self.site, title, prefix, page, tuple(entries)))
+        hub = self.settings.feeds.hub
+        return build_feeds(Feed(self.site, title, prefix, page, tuple(entries), hub))
 
     def site_wide(self) -> Iterator[Output]:
         """The site's feeds, home page and archive index."""

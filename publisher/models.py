@@ -102,6 +102,8 @@ class RunReport:
     written: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    pinged: list[str] = field(default_factory=list)  # feeds announced to the WebSub hub
+    unpinged: list[str] = field(default_factory=list)  # the hub failed: warned, not fatal
 
     @property
     def changed(self) -> bool:

@@ -29,6 +29,7 @@ from publisher.parallel import fan_out
 from publisher.render import environment_for, templates_signature
 from publisher.sources import ContentFile, ReadResult, read_article, scan
 from publisher.store import SlugConflict, Store
+from publisher.websub import changed_feeds, ping
 
 Progress = Callable[[str, int, int], None]
 
@@ -205,6 +206,12 @@ def publish(settings: Settings, now: datetime, progress: Progress = _no_progress
             exporter = Exporter(store, settings.path(settings.output.public_dir), now, report)
             build(run, exporter, changes, full)
             store.set_meta("build_signature", signature)
+        # After the commit, so a hub that fetches at once gets the new feed.
+        hub = settings.feeds.hub
+        topics = changed_feeds(report.written, settings.site.base_url) if hub else []
+        if topics:
+            report.unpinged = ping(hub, topics)
+            report.pinged = [t for t in topics if t not in report.unpinged]
         return report
     finally:
         store.close()
