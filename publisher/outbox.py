@@ -605,6 +605,24 @@ class Outbox:
             found = {state: int(n) for state, n in conn.execute(query)}
         return {state: found.get(state, 0) for state in STATES}
 
+    def activity(self, since: datetime) -> dict[str, int]:
+        """For metrics: issues ever opened, and deliveries sent and failed since ``since``."""
+        with self.engine.connect() as conn:
+            opened = conn.execute(select(func.count()).select_from(issues)).scalar_one()
+            recent = (
+                select(deliveries.c.state, func.count())
+                .where(
+                    deliveries.c.updated >= utc(since), deliveries.c.state.in_(["sent", "failed"])
+                )
+                .group_by(deliveries.c.state)
+            )
+            found = {state: int(n) for state, n in conn.execute(recent)}
+        return {
+            "issues": int(opened),
+            "sent": found.get("sent", 0),
+            "failed": found.get("failed", 0),
+        }
+
     def next_due(self) -> datetime | None:
         """When the earliest queued delivery may be tried, or ``None`` when none is queued."""
         query = select(func.min(deliveries.c.next_attempt)).where(deliveries.c.state == "queued")

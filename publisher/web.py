@@ -40,7 +40,58 @@ from publisher.tokens import verify, verify_confirm
 Endpoint = Callable[[Request], Awaitable[Response]]
 INDEX = "index.html"
 CONFIRM_COOLDOWN = timedelta(hours=1)  # one confirmation mail per address and hour, at most
+RATE_WINDOW = timedelta(minutes=5)
 log = logging.getLogger(__name__)
+
+
+def _metric(name: str, kind: str, help: str, value: float) -> list[str]:
+    return [
+        f"# HELP publisher_{name} {help}",
+        f"# TYPE publisher_{name} {kind}",
+        f"publisher_{name} {value:g}",
+    ]
+
+
+def _operation(summary: str, **extra: Any) -> dict[str, Any]:
+    answers = {
+        "200": {"description": "Done; a JSON object."},
+        "401": {"description": "No or a wrong bearer token."},
+        "422": {"description": "The request names something that does not exist."},
+        "503": {"description": "No admin token is configured."},
+    }
+    return {"summary": summary, "security": [{"bearer": []}], "responses": answers, **extra}
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "publisher admin API", "version": "1"},
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    "paths": {
+        "/api/publish": {
+            "post": _operation(
+                "Scan content/ and build now; optionally open a digest's issue too.",
+                parameters=[
+                    {
+                        "name": "digest",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    }
+                ],
+            )
+        },
+        "/api/status": {"get": _operation("Articles, content problems and deliveries by state.")},
+        "/api/digests/{name}/send": {
+            "post": _operation(
+                "Open the digest's issue now; the worker sends it.",
+                parameters=[
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+            )
+        },
+        "/api/openapi.json": {"get": _operation("This description.")},
+    },
+}
 
 
 def etag_matches(header: str, etag: str) -> bool:
@@ -73,6 +124,7 @@ class Web:
         self.store = Store.open(settings.database_url)
         self.outbox = Outbox(self.store.engine)
         self.env = environment_for(settings)
+        self.publishes = 0
 
     def close(self) -> None:
         self.store.close()
@@ -227,6 +279,7 @@ class Web:
         """Scan and build now; with ``?digest=NAME``, open that digest's issue now too."""
         now = datetime.now(UTC)
         report = await run_in_threadpool(publish, self.settings, now)
+        self.publishes += 1
         body: dict[str, Any] = {
             "new": report.new,
             "updated": report.updated,
@@ -270,6 +323,46 @@ class Web:
 
         return JSONResponse(await run_in_threadpool(status))
 
+    async def metrics(self, request: Request) -> Response:
+        """Prometheus text format: what the store holds, and this process's own counters."""
+
+        def gather() -> str:
+            store = Store(self.store.engine)
+            with store.transaction():
+                articles = store.article_count()
+                problems = len(store.file_problems())
+            window = datetime.now(UTC) - RATE_WINDOW
+            activity = self.outbox.activity(window)
+            lines = [
+                *_metric("articles", "gauge", "Articles present in the store.", articles),
+                *_metric("content_problems", "gauge", "Content files with problems.", problems),
+                *_metric("issues_total", "counter", "Digest issues opened.", activity["issues"]),
+                *_metric(
+                    "publishes_total", "counter", "Publishes run by this process.", self.publishes
+                ),
+                "# HELP publisher_deliveries Deliveries by state.",
+                "# TYPE publisher_deliveries gauge",
+            ]
+            lines += [
+                f'publisher_deliveries{{state="{state}"}} {n}'
+                for state, n in self.outbox.counts().items()
+            ]
+            seconds = RATE_WINDOW.total_seconds()
+            rate = activity["sent"] / seconds
+            lines += _metric("send_rate", "gauge", "Messages sent a second, last 5 minutes.", rate)
+            failures = activity["failed"]
+            lines += _metric(
+                "send_failures", "gauge", "Deliveries failed, last 5 minutes.", failures
+            )
+            return "\n".join(lines) + "\n"
+
+        body = await run_in_threadpool(gather)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def openapi(self, request: Request) -> Response:
+        """The admin API's description; behind the token like the API itself."""
+        return JSONResponse(OPENAPI)
+
     async def healthz(self, request: Request) -> Response:
         await run_in_threadpool(self.outbox.counts)  # the database answers
         return JSONResponse({"ok": True})
@@ -284,6 +377,8 @@ class Web:
             Route("/api/publish", self.admin(self.api_publish), methods=["POST"]),
             Route("/api/status", self.admin(self.api_status)),
             Route("/api/digests/{name}/send", self.admin(self.api_send), methods=["POST"]),
+            Route("/api/openapi.json", self.admin(self.openapi)),
+            Route("/metrics", self.metrics),
             Route("/{path:path}", self.output, methods=["GET", "HEAD"]),
         ]
 

@@ -300,3 +300,49 @@ def test_a_confirmation_link_expires_and_cannot_be_forged(
     for link in (f"/confirm/{expired}", forged, f"/confirm/{token(reader, 'unsubscribe')}"):
         assert client.post(link).status_code == 400
     assert outbox.subscriber(reader.id).status == "pending"  # type: ignore[union-attr]
+
+
+def test_metrics_speak_prometheus(site: tuple[Project, TestClient, Outbox]) -> None:
+    _project, client, outbox = site
+    _reader(outbox)
+    client.post("/api/digests/daily/send", headers={"Authorization": f"Bearer {TOKEN}"})
+    client.post("/api/publish", headers={"Authorization": f"Bearer {TOKEN}"})
+    metrics = client.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
+    values = dict(
+        line.rsplit(" ", 1) for line in metrics.text.splitlines() if not line.startswith("#")
+    )
+    assert values["publisher_articles"] == "4"
+    assert values["publisher_issues_total"] == "1"
+    assert values["publisher_publishes_total"] == "1"
+    assert values['publisher_deliveries{state="queued"}'] == "1"
+    assert values["publisher_send_rate"] == "0"
+
+
+def test_the_openapi_description_is_behind_the_token(
+    site: tuple[Project, TestClient, Outbox],
+) -> None:
+    _project, client, _outbox = site
+    assert client.get("/api/openapi.json").status_code == 401
+    spec = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert set(spec["paths"]) == {
+        "/api/publish",
+        "/api/status",
+        "/api/digests/{name}/send",
+        "/api/openapi.json",
+    }
+    for path in spec["paths"].values():
+        for operation in path.values():
+            assert operation["security"] == [{"bearer": []}]
+
+
+def test_every_api_route_refuses_without_the_token(
+    site: tuple[Project, TestClient, Outbox],
+) -> None:
+    _project, client, _outbox = site
+    api = [r for r in client.app.routes if getattr(r, "path", "").startswith("/api/")]  # type: ignore[attr-defined]
+    assert len(api) == 4
+    for route in api:
+        path = route.path.replace("{name}", "daily")
+        for method in route.methods - {"HEAD"}:
+            assert client.request(method, path).status_code == 401, (method, path)
