@@ -46,5 +46,8 @@ bench: $(STAMP)
 bench-digest: $(STAMP)
 	$(BIN)/python bench/bench_digest.py
 
+bench-web: $(STAMP)
+	$(BIN)/python bench/bench_web.py
+
 clean:
 	rm -rf $(VENV) var public .pytest_cache .mypy_cache .ruff_cache .hypothesis

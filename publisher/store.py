@@ -398,6 +398,14 @@ class Store:
         with self.engine.connect() as conn:
             return _read_output(conn, path)
 
+    def output_head(self, path: str) -> tuple[str, str, datetime] | None:
+        """``(media_type, sha256, updated)`` of one output, without its bytes: enough to answer
+        a conditional GET, and to know whether a cached body is still the current one."""
+        query = select(outputs.c.media_type, outputs.c.sha256, outputs.c.updated)
+        with self.engine.connect() as conn:
+            row = conn.execute(query.where(outputs.c.path == path)).first()
+        return None if row is None else (row[0], row[1], row[2])
+
     def delete_output(self, path: str) -> None:
         """Forget an output that no longer exists."""
         self.flushed.execute(delete(outputs).where(outputs.c.path == path))

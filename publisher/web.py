@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -116,6 +117,27 @@ def not_modified(request: Request, etag: str, updated: datetime) -> bool:
         return False
 
 
+class Bodies:
+    """The bytes of recently served outputs by (path, sha256): a hit needs no body from the
+    store, and a changed output has a new hash, so nothing stale is ever served."""
+
+    def __init__(self, most: int = 256) -> None:
+        self.most = most
+        self.items: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> bytes | None:
+        body = self.items.get(key)
+        if body is not None:
+            self.items.move_to_end(key)
+        return body
+
+    def put(self, key: tuple[str, str], body: bytes) -> None:
+        self.items[key] = body
+        self.items.move_to_end(key)
+        while len(self.items) > self.most:
+            self.items.popitem(last=False)
+
+
 class Web:
     """The routes, over one store and the project's settings."""
 
@@ -125,6 +147,7 @@ class Web:
         self.outbox = Outbox(self.store.engine)
         self.env = environment_for(settings)
         self.publishes = 0
+        self.bodies = Bodies()
 
     def close(self) -> None:
         self.store.close()
@@ -135,10 +158,10 @@ class Web:
         path = request.path_params["path"] or INDEX
         if path.endswith("/"):
             path += INDEX
-        found = self.store.output(path)
-        if found is None:
+        head = self.store.output_head(path)
+        if head is None:
             return self.page("Not found", "There is nothing at this address.", 404)
-        media_type, body, sha256, updated = found
+        media_type, sha256, updated = head
         headers = {
             "ETag": f'"{sha256[:32]}"',
             "Last-Modified": format_datetime(updated.astimezone(UTC), usegmt=True),
@@ -146,6 +169,13 @@ class Web:
         }
         if not_modified(request, headers["ETag"], updated):
             return Response(status_code=304, headers=headers)
+        body = self.bodies.get((path, sha256))
+        if body is None:
+            found = self.store.output(path)
+            if found is None:  # removed since the first look
+                return self.page("Not found", "There is nothing at this address.", 404)
+            body = found[1]
+            self.bodies.put((path, found[2]), body)
         return Response(body, media_type=media_type, headers=headers)
 
     # -- readers' pages -----------------------------------------------------------------------
