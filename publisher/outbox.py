@@ -30,7 +30,15 @@ from sqlalchemy.exc import IntegrityError
 
 from publisher.models import Article, Claim, Issue, Outcome, Subscriber
 from publisher.records import utc
-from publisher.schema import articles, carried, deliveries, issues, subscribers, subscriptions
+from publisher.schema import (
+    articles,
+    carried,
+    deliveries,
+    issues,
+    meta,
+    subscribers,
+    subscriptions,
+)
 
 STATES = ("queued", "sending", "sent", "failed", "cancelled")
 T = TypeVar("T")
@@ -622,6 +630,21 @@ class Outbox:
             "sent": found.get("sent", 0),
             "failed": found.get("failed", 0),
         }
+
+    def note_run(self, job: str, when: datetime) -> None:
+        """Remember when the worker last ran ``job``, for the admin API of any web process."""
+        key, value = f"run:{job}", utc(when).isoformat()
+        with self.engine.begin() as conn:
+            done = conn.execute(update(meta).where(meta.c.key == key).values(value=value))
+            if not done.rowcount:
+                conn.execute(insert(meta).values(key=key, value=value))
+
+    def last_runs(self) -> dict[str, datetime]:
+        """When the worker last ran each job."""
+        query = select(meta.c.key, meta.c.value).where(meta.c.key.like("run:%"))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {key[4:]: datetime.fromisoformat(value) for key, value in rows}
 
     def next_due(self) -> datetime | None:
         """When the earliest queued delivery may be tried, or ``None`` when none is queued."""

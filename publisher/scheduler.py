@@ -90,13 +90,12 @@ class Worker:
         lock_file = settings.path(settings.output.var_dir) / "scheduler.lock"
         self.leadership = Leadership(self.store.engine, "publisher.scheduler", lock_file)
         self.wake = asyncio.Event()
-        self.last_runs: dict[str, datetime] = {}
 
     async def publish(self) -> None:
         """Publish once; runs of the watcher and of the rescan never overlap."""
         async with self.publishing:
             report = await asyncio.to_thread(publish, self.settings, self.clock())
-            self.last_runs["publish"] = self.clock()
+            await asyncio.to_thread(self.outbox.note_run, "publish", self.clock())
             if report.changed:
                 log.info("published: %d new, %d updated", len(report.new), len(report.updated))
 
@@ -107,8 +106,9 @@ class Worker:
         opened = await asyncio.to_thread(
             open_due, self.settings, self.outbox, env, self.clock(), digests
         )
+        for digest in digests:
+            await asyncio.to_thread(self.outbox.note_run, f"digest:{digest.name}", self.clock())
         for item in opened:
-            self.last_runs[f"digest:{item.plan.digest.name}"] = self.clock()
             if item.issue is not None:
                 log.info("opened %s issue %d", item.plan.digest.name, item.issue.id)
         self.wake.set()

@@ -34,6 +34,7 @@ from publisher.models import Subscriber
 from publisher.outbox import Outbox
 from publisher.publish import publish
 from publisher.render import environment_for, render
+from publisher.scheduler import next_runs
 from publisher.store import Store
 from publisher.subscribers import AddressError, normalise_address
 from publisher.tokens import verify, verify_confirm
@@ -349,7 +350,17 @@ class Web:
             with store.transaction():
                 articles = store.article_count()
                 problems = [p.line() for p in store.file_problems()]
-            return {"articles": articles, "problems": problems, "outbox": self.outbox.counts()}
+            now = datetime.now(UTC)
+            return {
+                "articles": articles,
+                "problems": problems,
+                "outbox": self.outbox.counts(),
+                "next_runs": {
+                    job: [t.isoformat() for t in times]
+                    for job, times in next_runs(self.settings, now, 1).items()
+                },
+                "last_runs": {job: t.isoformat() for job, t in self.outbox.last_runs().items()},
+            }
 
         return JSONResponse(await run_in_threadpool(status))
 

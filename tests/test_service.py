@@ -123,6 +123,11 @@ def test_the_worker_opens_the_due_issue_once_and_sends_it(
     asyncio.run(run_until_sent())
     asyncio.run(run_until_sent())  # a restart in the same slot opens nothing more
     assert [r.recipients for r in mail_server.received] == [["ada@example.com"]]
+    store = Store.open(settings.database_url)
+    runs = Outbox(store.engine).last_runs()
+    store.close()
+    assert set(runs) == {"publish", "digest:daily", "digest:weekly"}
+    assert runs["publish"] == clock()
     message = mail_server.received[0].message()
     assert message["Subject"] == "Harbor Notes: 4 new stories"
 

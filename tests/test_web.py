@@ -201,6 +201,8 @@ def test_the_admin_api_needs_the_token(site: tuple[Project, TestClient, Outbox])
     ok = {"Authorization": f"Bearer {TOKEN}"}
     status = client.get("/api/status", headers=ok).json()
     assert status["articles"] == 4 and status["outbox"]["sent"] == 0
+    assert set(status["next_runs"]) == {"publish", "digest:daily", "digest:weekly"}
+    assert status["last_runs"] == {}  # no worker has run yet
     published = client.post("/api/publish", headers=ok).json()
     assert published["new"] == [] and published["refused"] == []
     sent = client.post("/api/digests/daily/send", headers=ok).json()
