@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from publisher.issues import Plan
     from publisher.mailer import DrainReport
     from publisher.outbox import Outbox
+    from publisher.readers import Imported
 
 
 @contextmanager
@@ -75,10 +76,7 @@ def subscribers_add(obj: Context, addresses: tuple[str, ...], digests: tuple[str
     _print_imported(done)
 
 
-def _print_imported(done: object) -> None:
-    from publisher.outbox import Imported
-
-    assert isinstance(done, Imported)
+def _print_imported(done: Imported) -> None:
     click.echo(
         f"subscribers: {done.added} added, {done.updated} updated, {done.unchanged} unchanged"
     )

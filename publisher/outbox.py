@@ -1,4 +1,5 @@
-"""The mail side of the store: subscribers, the digests' ledger, issues and deliveries.
+"""The mail side of the store: the digests' ledger, issues and deliveries (the outbox), over
+the subscribers of :mod:`publisher.readers`.
 
 Like :mod:`publisher.store`, the only place that speaks SQL for what it keeps. Each method is
 one short transaction: the sender claims and records deliveries many times a second, and a crash
@@ -8,18 +9,14 @@ between two calls leaves every row in a state the next sender knows how to conti
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
-    Connection,
-    Engine,
     and_,
     bindparam,
-    delete,
     func,
     insert,
     or_,
@@ -28,7 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from publisher.models import Article, Claim, Issue, Outcome, Subscriber
+from publisher.models import Article, Claim, Issue, Outcome
+from publisher.readers import Readers, subscriber_of
 from publisher.records import utc
 from publisher.schema import (
     articles,
@@ -37,7 +35,6 @@ from publisher.schema import (
     issues,
     meta,
     subscribers,
-    subscriptions,
 )
 
 STATES = ("queued", "sending", "sent", "failed", "cancelled")
@@ -52,29 +49,6 @@ class Stamp(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Imported:
-    """What adding a batch of subscribers did."""
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    refused: tuple[str, ...] = ()  # unsubscribed or bounced addresses are never re-added
-
-    def __add__(self, other: Imported) -> Imported:
-        return Imported(
-            self.added + other.added,
-            self.updated + other.updated,
-            self.unchanged + other.unchanged,
-            self.refused + other.refused,
-        )
-
-
-def _batches(items: list[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-@dataclass(frozen=True)
 class Failure:
     """A delivery that failed for good, for ``publisher outbox``."""
 
@@ -83,10 +57,6 @@ class Failure:
     issue_id: int
     attempts: int
     reply: str
-
-
-def _subscriber(row: Any, digests: Sequence[str] = ()) -> Subscriber:
-    return Subscriber(row.id, row.address, row.status, row.secret, tuple(digests))
 
 
 def _moment(name: str) -> Any:
@@ -169,237 +139,9 @@ _RECORD = (
 )
 
 
-class Outbox:
-    """Subscribers, issues and deliveries over the store's engine."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    # -- subscribers ------------------------------------------------------------------------
-
-    def add_subscribers(
-        self, rows: Iterable[tuple[str, Sequence[str]]], status: str, now: datetime
-    ) -> Imported:
-        """Add or update ``(address, digests)``; adding the same rows twice changes nothing.
-
-        An existing subscriber's digests become the ones given. Unsubscribed and bounced
-        addresses stay as they are: only the reader can subscribe again. Rows are handled in
-        batches, a few queries each, so a list of 100,000 imports in seconds.
-        """
-        done = Imported()
-        with self.engine.begin() as conn:
-            for batch in _batches(list(rows), 500):
-                done = done + self._add_batch(conn, batch, status, now)
-        return done
-
-    def _add_batch(
-        self, conn: Connection, rows: list[tuple[str, Sequence[str]]], status: str, now: datetime
-    ) -> Imported:
-        wanted = {address.lower(): (address, set(digests)) for address, digests in rows}
-        found = conn.execute(
-            select(subscribers.c.id, subscribers.c.address_key, subscribers.c.status).where(
-                subscribers.c.address_key.in_(list(wanted))
-            )
-        ).all()
-        ids = [row.id for row in found]
-        current: dict[int, set[str]] = {i: set() for i in ids}
-        query = select(subscriptions).where(subscriptions.c.subscriber_id.in_(ids))
-        for subscriber_id, digest in conn.execute(query):
-            current[subscriber_id].add(digest)
-        refused, changed = [], {}
-        for row in found:
-            address, digests = wanted.pop(row.address_key)
-            if row.status in ("unsubscribed", "bounced"):
-                refused.append(f"{address}: {row.status}; only the reader can subscribe again")
-            elif current[row.id] != digests or row.status != status:
-                changed[row.id] = digests
-        existing = len(changed)
-        if changed:
-            conn.execute(
-                update(subscribers)
-                .where(subscribers.c.id.in_(list(changed)))
-                .values(status=status, updated=now)
-            )
-            conn.execute(
-                delete(subscriptions).where(subscriptions.c.subscriber_id.in_(list(changed)))
-            )
-        if wanted:  # what is left is new
-            conn.execute(
-                insert(subscribers),
-                [
-                    {
-                        "address": address,
-                        "address_key": key,
-                        "status": status,
-                        "secret": secrets.token_urlsafe(24),
-                        "bounces": 0,
-                        "created": now,
-                        "updated": now,
-                    }
-                    for key, (address, _digests) in wanted.items()
-                ],
-            )
-            made = select(subscribers.c.id, subscribers.c.address_key).where(
-                subscribers.c.address_key.in_(list(wanted))
-            )
-            changed.update({i: wanted[key][1] for i, key in conn.execute(made)})
-        links = [{"subscriber_id": i, "digest": d} for i, ds in changed.items() for d in sorted(ds)]
-        if links:
-            conn.execute(insert(subscriptions), links)
-        unchanged = len(found) - existing - len(refused)
-        return Imported(len(wanted), existing, unchanged, tuple(refused))
-
-    @staticmethod
-    def _digests(conn: Connection, subscriber_id: int) -> list[str]:
-        query = select(subscriptions.c.digest).where(subscriptions.c.subscriber_id == subscriber_id)
-        return sorted(conn.execute(query).scalars())
-
-    def set_status(self, address: str, status: str, now: datetime) -> bool:
-        """Change one subscriber's status; ``False`` when the address is unknown."""
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                update(subscribers)
-                .where(subscribers.c.address_key == address.lower())
-                .values(status=status, updated=now)
-            )
-            return bool(done.rowcount)
-
-    def choose(self, subscriber_id: int, digests: Sequence[str], now: datetime) -> None:
-        """A reader's own choice of digests: none means unsubscribed, some means active again
-        (the reader may resubscribe; an operator's import may not)."""
-        status = "active" if digests else "unsubscribed"
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(subscribers)
-                .where(subscribers.c.id == subscriber_id)
-                .values(status=status, updated=utc(now))
-            )
-            conn.execute(
-                delete(subscriptions).where(subscriptions.c.subscriber_id == subscriber_id)
-            )
-            if digests:
-                rows = [{"subscriber_id": subscriber_id, "digest": d} for d in sorted(set(digests))]
-                conn.execute(insert(subscriptions), rows)
-
-    def request(
-        self, address: str, digests: Sequence[str], now: datetime, cooldown: timedelta
-    ) -> Subscriber | None:
-        """A reader asked to subscribe: whom to send a confirmation to, or ``None``.
-
-        A new address is stored as pending with the digests it chose; an unsubscribed or pending
-        one gets its choice updated. Active and bounced addresses get nothing, and no address
-        gets more than one confirmation per ``cooldown`` (subscription bombing).
-        """
-        key = address.lower()
-        with self.engine.begin() as conn:
-            row = conn.execute(select(subscribers).where(subscribers.c.address_key == key)).first()
-            if row is None:
-                values = {
-                    "address": address,
-                    "address_key": key,
-                    "status": "pending",
-                    "secret": secrets.token_urlsafe(24),
-                    "bounces": 0,
-                    "confirm_sent": now,
-                    "created": now,
-                    "updated": now,
-                }
-                made = insert(subscribers).values(**values).returning(subscribers.c.id)
-                subscriber_id = conn.execute(made).scalar_one()
-            elif row.status not in ("pending", "unsubscribed") or (
-                row.confirm_sent is not None and now - row.confirm_sent < cooldown
-            ):
-                return None
-            else:
-                subscriber_id = row.id
-                conn.execute(
-                    update(subscribers)
-                    .where(subscribers.c.id == subscriber_id)
-                    .values(confirm_sent=now, updated=now)
-                )
-            conn.execute(
-                delete(subscriptions).where(subscriptions.c.subscriber_id == subscriber_id)
-            )
-            if digests:
-                rows = [{"subscriber_id": subscriber_id, "digest": d} for d in sorted(set(digests))]
-                conn.execute(insert(subscriptions), rows)
-            found = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
-            return _subscriber(found, sorted(set(digests)))
-
-    def confirm(self, subscriber_id: int, now: datetime) -> bool:
-        """The reader confirmed: pending or unsubscribed becomes active. ``False`` otherwise."""
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                update(subscribers)
-                .where(
-                    subscribers.c.id == subscriber_id,
-                    subscribers.c.status.in_(["pending", "unsubscribed"]),
-                )
-                .values(status="active", updated=utc(now))
-            )
-            return bool(done.rowcount)
-
-    def unsubscribe(self, subscriber_id: int, now: datetime) -> None:
-        """The reader's one-click unsubscribe: idempotent, digests kept for a change of mind."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(subscribers)
-                .where(subscribers.c.id == subscriber_id, subscribers.c.status != "unsubscribed")
-                .values(status="unsubscribed", updated=utc(now))
-            )
-
-    def forget(self, address: str) -> bool:
-        """Delete a subscriber and their deliveries (the right to be forgotten)."""
-        with self.engine.begin() as conn:
-            key = address.lower()
-            done = conn.execute(delete(subscribers).where(subscribers.c.address_key == key))
-            return bool(done.rowcount)
-
-    def each_subscriber(self, status: str | None = None) -> Iterator[Subscriber]:
-        """Every subscriber with their digests, by id, streamed."""
-        digests = func.coalesce(
-            select(func.aggregate_strings(subscriptions.c.digest, " "))
-            .where(subscriptions.c.subscriber_id == subscribers.c.id)
-            .scalar_subquery(),
-            "",
-        )
-        query = select(subscribers, digests.label("digests")).order_by(subscribers.c.id)
-        if status is not None:
-            query = query.where(subscribers.c.status == status)
-        with self.engine.connect() as conn:
-            rows = conn.execution_options(yield_per=500).execute(query)
-            try:
-                for row in rows:
-                    yield _subscriber(row, sorted(row.digests.split()))
-            finally:  # a caller that stops early must not leave a server-side cursor open
-                rows.close()
-
-    def subscriber(self, subscriber_id: int) -> Subscriber | None:
-        """One subscriber by id, with their digests."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
-            return None if row is None else _subscriber(row, self._digests(conn, row.id))
-
-    def sample_subscriber(self, digest: str) -> Subscriber | None:
-        """The first active subscriber of ``digest``, for previews."""
-        with self.engine.connect() as conn:
-            row = conn.execute(self._audience(digest).limit(1)).first()
-            return None if row is None else _subscriber(row, [digest])
-
-    @staticmethod
-    def _audience(digest: str) -> Any:
-        return (
-            select(subscribers)
-            .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
-            .where(subscriptions.c.digest == digest, subscribers.c.status == "active")
-            .order_by(subscribers.c.id)
-        )
-
-    def audience_size(self, digest: str) -> int:
-        """How many active subscribers an issue of ``digest`` opened now would go to."""
-        query = select(func.count()).select_from(self._audience(digest).subquery())
-        with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+class Outbox(Readers):
+    """Subscribers (:class:`Readers`), the digests' ledger, issues and deliveries, over the
+    store's engine."""
 
     # -- the ledger and issues --------------------------------------------------------------
 
@@ -541,7 +283,7 @@ class Outbox:
                 if row.status != "active":
                     gone.append(row.delivery)
                     continue
-                subscriber = _subscriber(row)
+                subscriber = subscriber_of(row)
                 claims.append(Claim(row.delivery, row.issue_id, subscriber, row.attempts, until))
             if gone:
                 conn.execute(
