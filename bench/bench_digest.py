@@ -213,9 +213,10 @@ class Sink:
 def child_drain(root: Path, _args: argparse.Namespace) -> dict[str, Any]:
     """Send everything due through the configured relay, as ``publisher drain`` does."""
     from publisher.config import load_settings
-    from publisher.mailer import drain, transport_for
+    from publisher.mailer import drain
     from publisher.outbox import Outbox
     from publisher.store import Store
+    from publisher.transports import transport_for
 
     settings = load_settings(root, os.environ)
     store = Store.open(settings.database_url)

@@ -152,7 +152,8 @@ def subscribers_export(obj: Context) -> None:
 
 def _send(settings: Settings, outbox: Outbox) -> DrainReport:
     """Drain the outbox with a progress bar, and print what happened."""
-    from publisher.mailer import drain, transport_for
+    from publisher.mailer import drain
+    from publisher.transports import transport_for
 
     transport = transport_for(settings)
     with progress_bar() as progress:
@@ -268,7 +269,8 @@ def send_test_command(obj: Context, name: str, address: str) -> None:
     import asyncio
 
     from publisher.issues import find_digest, plan, sample
-    from publisher.mailer import letter_for, transport_for
+    from publisher.mailer import letter_for
+    from publisher.transports import transport_for
 
     settings = obj.settings()
     digest = find_digest(settings, name)

@@ -5,31 +5,27 @@ and replaced after a 421, a timeout or a dropped connection (aiosmtplib serialis
 conversation per client, so concurrency is connections). A worker does not take its next
 message until the outcome of the last one is committed: after a crash, at most one message per
 worker was sent without being recorded, so a restart sends at most ``K`` duplicates, each with
-the same Message-ID. PostgreSQL calls run on a thread of their own, so sockets keep moving
-while a query crosses the network; SQLite calls are local and short (a group commit takes a
-fraction of a millisecond) and run on the event loop, which saves the hand-offs between threads
-that would otherwise cost CPU the sender is short of.
+the same Message-ID. Store calls run on a thread of their own, so sockets keep moving while a
+query crosses the network or waits for a lock; a drain that has the loop to itself on SQLite
+(``publisher drain``) runs them on the loop instead, saving the hand-offs between threads that
+cost CPU the sender is short of. Where messages go is :mod:`publisher.transports`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, Protocol, TypeVar
-
-import aiosmtplib
+from typing import Any, TypeVar
 
 from publisher.compose import Letter, Links
 from publisher.config import Settings, SmtpSettings
-from publisher.errors import DeliveryError, PermanentDelivery, TransientDelivery
+from publisher.errors import DeliveryError, PermanentDelivery
 from publisher.models import Claim, Issue, Outcome
 from publisher.outbox import Outbox
+from publisher.transports import Connection, Transport, transport_for
 
 T = TypeVar("T")
 MAX_BACKOFF = timedelta(hours=6)
@@ -44,135 +40,6 @@ Progress = Callable[[int, int], None]
 def utcnow() -> datetime:
     """The real clock; tests pass their own."""
     return datetime.now(UTC)
-
-
-class Connection(Protocol):
-    """One open conversation with wherever messages go."""
-
-    async def send(self, sender: str, recipient: str, message: bytes, key: str) -> str:
-        """Hand over one message; the relay's reply. Raises :class:`DeliveryError`."""
-
-    async def close(self) -> None:
-        """End the conversation; never raises."""
-
-
-class Transport(Protocol):
-    """Opens connections; :class:`SmtpTransport` or :class:`MaildirTransport`."""
-
-    description: str
-
-    async def connect(self) -> Connection:
-        """A new connection. Raises :class:`TransientDelivery` when none can be opened."""
-
-
-def _failure(code: int, message: str) -> DeliveryError:
-    """RFC 5321: 4yz is transient, 5yz permanent; a 421 means the server closed the session."""
-    reply = f"{code} {' '.join(message.split())}"
-    if 500 <= code < 600:
-        return PermanentDelivery(reply)
-    return TransientDelivery(reply, reconnect=code == 421)
-
-
-class SmtpConnection:
-    """An aiosmtplib client, already connected (and logged in)."""
-
-    def __init__(self, client: aiosmtplib.SMTP, timeout: float) -> None:
-        self.client, self.timeout = client, timeout
-
-    async def send(self, sender: str, recipient: str, message: bytes, key: str) -> str:
-        try:
-            # aiosmtplib's timeout is per socket operation; this one bounds the whole message.
-            async with asyncio.timeout(self.timeout):
-                refused, reply = await self.client.sendmail(sender, [recipient], message)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            first = exc.recipients[0]
-            raise _failure(first.code, first.message) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            raise _failure(exc.code, exc.message) from exc
-        except (aiosmtplib.SMTPException, TimeoutError, OSError) as exc:
-            # Dropped or timed out, perhaps after the final dot: delivered or not, nobody knows.
-            # RFC 5321 §3.8 says to treat it as temporary; the retry keeps the Message-ID.
-            raise TransientDelivery(f"{type(exc).__name__}: {exc}", reconnect=True) from exc
-        if refused:  # some recipients refused: aiosmtplib reports these instead of raising
-            response = next(iter(refused.values()))
-            raise _failure(response.code, response.message)
-        return reply
-
-    async def close(self) -> None:
-        with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-            await self.client.quit()
-        self.client.close()
-
-
-class SmtpTransport:
-    """A relay over STARTTLS or implicit TLS (plain only to a loopback relay)."""
-
-    def __init__(self, smtp: SmtpSettings, helo: str) -> None:
-        self.smtp, self.helo = smtp, helo
-        self.description = f"smtp://{smtp.host}:{smtp.port} ({smtp.security})"
-
-    async def connect(self) -> Connection:
-        smtp = self.smtp
-        client = aiosmtplib.SMTP(
-            hostname=smtp.host,
-            port=smtp.port,
-            username=smtp.username or None,
-            password=smtp.password or None,
-            local_hostname=self.helo,  # else aiosmtplib looks up this machine's FQDN
-            timeout=smtp.timeout,
-            use_tls=smtp.security == "tls",
-            start_tls=smtp.security == "starttls",  # required, never opportunistic
-            validate_certs=smtp.validate_certs,
-        )
-        try:
-            await client.connect()
-        except aiosmtplib.SMTPResponseException as exc:
-            raise TransientDelivery(f"{self.description}: {exc.code} {exc.message}", True) from exc
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise TransientDelivery(f"{self.description}: {exc}", reconnect=True) from exc
-        return SmtpConnection(client, smtp.timeout)
-
-
-class MaildirConnection:
-    """Writes each message into ``new/`` of a Maildir, atomically, named by its delivery."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    async def send(self, sender: str, recipient: str, message: bytes, key: str) -> str:
-        name = key.strip("<>").replace("/", "_").replace(":", "_")
-        temporary = self.root / "tmp" / name
-        try:
-            temporary.write_bytes(message)
-            # Same name on a retry: the file is replaced, never doubled.
-            os.replace(temporary, self.root / "new" / name)
-        except OSError as exc:
-            raise TransientDelivery(f"maildir {self.root}: {exc}") from exc
-        return f"250 written to {self.root / 'new' / name}"
-
-    async def close(self) -> None:
-        """Nothing to close."""
-
-
-class MaildirTransport:
-    """The embedded default: a Maildir that any mail client can open, and tests can read."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.description = f"maildir {root}"
-
-    async def connect(self) -> Connection:
-        for sub in ("tmp", "new", "cur"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-        return MaildirConnection(self.root)
-
-
-def transport_for(settings: Settings) -> Transport:
-    """The configured relay, or the Maildir under ``var/outbox`` when no host is set."""
-    if settings.smtp.host:
-        helo = settings.smtp.helo_name or settings.mail.from_address.rpartition("@")[2]
-        return SmtpTransport(settings.smtp, helo)
-    return MaildirTransport(settings.path(settings.output.var_dir) / "outbox")
 
 
 def links_for(settings: Settings) -> Links:

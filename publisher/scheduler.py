@@ -26,11 +26,12 @@ from publisher.config import Settings
 from publisher.database import Leadership
 from publisher.digest import cron_trigger
 from publisher.issues import open_due
-from publisher.mailer import Sender, transport_for
+from publisher.mailer import Sender
 from publisher.outbox import Outbox
 from publisher.publish import publish
 from publisher.render import environment_for
 from publisher.store import Store
+from publisher.transports import transport_for
 
 log = logging.getLogger(__name__)
 WATCH_DEBOUNCE_MS = 200

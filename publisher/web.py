@@ -12,11 +12,10 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -25,12 +24,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from publisher.conditional import Bodies, not_modified
 from publisher.config import Settings
 from publisher.confirmation import confirmation
 from publisher.errors import DeliveryError, PublisherError
 from publisher.issues import find_digest, open_issue
-from publisher.mailer import transport_for
 from publisher.models import Subscriber
+from publisher.openapi import OPENAPI
 from publisher.outbox import Outbox
 from publisher.publish import publish
 from publisher.render import environment_for, render
@@ -38,6 +38,7 @@ from publisher.scheduler import next_runs
 from publisher.store import Store
 from publisher.subscribers import AddressError, normalise_address
 from publisher.tokens import verify, verify_confirm
+from publisher.transports import transport_for
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 INDEX = "index.html"
@@ -52,91 +53,6 @@ def _metric(name: str, kind: str, help: str, value: float) -> list[str]:
         f"# TYPE publisher_{name} {kind}",
         f"publisher_{name} {value:g}",
     ]
-
-
-def _operation(summary: str, **extra: Any) -> dict[str, Any]:
-    answers = {
-        "200": {"description": "Done; a JSON object."},
-        "401": {"description": "No or a wrong bearer token."},
-        "422": {"description": "The request names something that does not exist."},
-        "503": {"description": "No admin token is configured."},
-    }
-    return {"summary": summary, "security": [{"bearer": []}], "responses": answers, **extra}
-
-
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {"title": "publisher admin API", "version": "1"},
-    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-    "paths": {
-        "/api/publish": {
-            "post": _operation(
-                "Scan content/ and build now; optionally open a digest's issue too.",
-                parameters=[
-                    {
-                        "name": "digest",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string"},
-                    }
-                ],
-            )
-        },
-        "/api/status": {"get": _operation("Articles, content problems and deliveries by state.")},
-        "/api/digests/{name}/send": {
-            "post": _operation(
-                "Open the digest's issue now; the worker sends it.",
-                parameters=[
-                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-            )
-        },
-        "/api/openapi.json": {"get": _operation("This description.")},
-    },
-}
-
-
-def etag_matches(header: str, etag: str) -> bool:
-    """``If-None-Match`` against a strong ETag with the weak comparison of RFC 9110: proxies
-    that compress (nginx) turn ``"x"`` into ``W/"x"``, which must still match."""
-    if header.strip() == "*":
-        return True
-    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
-
-
-def not_modified(request: Request, etag: str, updated: datetime) -> bool:
-    """Whether the client's copy is current: ``If-None-Match`` decides when present, else
-    ``If-Modified-Since`` (second precision, as HTTP dates have)."""
-    if "if-none-match" in request.headers:
-        return etag_matches(request.headers["if-none-match"], etag)
-    since = request.headers.get("if-modified-since")
-    if since is None:
-        return False
-    try:
-        return updated.replace(microsecond=0) <= parsedate_to_datetime(since)
-    except (TypeError, ValueError):
-        return False
-
-
-class Bodies:
-    """The bytes of recently served outputs by (path, sha256): a hit needs no body from the
-    store, and a changed output has a new hash, so nothing stale is ever served."""
-
-    def __init__(self, most: int = 256) -> None:
-        self.most = most
-        self.items: OrderedDict[tuple[str, str], bytes] = OrderedDict()
-
-    def get(self, key: tuple[str, str]) -> bytes | None:
-        body = self.items.get(key)
-        if body is not None:
-            self.items.move_to_end(key)
-        return body
-
-    def put(self, key: tuple[str, str], body: bytes) -> None:
-        self.items[key] = body
-        self.items.move_to_end(key)
-        while len(self.items) > self.most:
-            self.items.popitem(last=False)
 
 
 class Web:

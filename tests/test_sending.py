@@ -320,7 +320,8 @@ def test_the_rate_limit_spaces_messages_out() -> None:
 
 
 def test_a_stop_finishes_sends_under_way_and_releases_the_rest(mailing: Mailing) -> None:
-    from publisher.mailer import Sender, transport_for
+    from publisher.mailer import Sender
+    from publisher.transports import transport_for
 
     mailing.project.environ["PUBLISHER_SMTP__CONNECTIONS"] = "2"
     mailing.subscribe(*(f"reader{n}@example.com" for n in range(40)))

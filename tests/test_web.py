@@ -13,12 +13,13 @@ from email.utils import format_datetime
 import pytest
 from starlette.testclient import TestClient
 
+from publisher.conditional import etag_matches
 from publisher.mailer import letter_for
 from publisher.models import Subscriber
 from publisher.outbox import Outbox
 from publisher.store import Store
 from publisher.tokens import confirm_token, token
-from publisher.web import create_app, etag_matches
+from publisher.web import create_app
 from tests.conftest import NOW, Project
 from tests.smtpserver import MailServer
 

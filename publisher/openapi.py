@@ -1,0 +1,47 @@
+"""The admin API's OpenAPI description (served behind the admin token, like the API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _operation(summary: str, **extra: Any) -> dict[str, Any]:
+    answers = {
+        "200": {"description": "Done; a JSON object."},
+        "401": {"description": "No or a wrong bearer token."},
+        "422": {"description": "The request names something that does not exist."},
+        "503": {"description": "No admin token is configured."},
+    }
+    return {"summary": summary, "security": [{"bearer": []}], "responses": answers, **extra}
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "publisher admin API", "version": "1"},
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    "paths": {
+        "/api/publish": {
+            "post": _operation(
+                "Scan content/ and build now; optionally open a digest's issue too.",
+                parameters=[
+                    {
+                        "name": "digest",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    }
+                ],
+            )
+        },
+        "/api/status": {"get": _operation("Articles, content problems and deliveries by state.")},
+        "/api/digests/{name}/send": {
+            "post": _operation(
+                "Open the digest's issue now; the worker sends it.",
+                parameters=[
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+            )
+        },
+        "/api/openapi.json": {"get": _operation("This description.")},
+    },
+}
