@@ -49,6 +49,16 @@ def subscriber_of(row: Any, digests: Sequence[str] = ()) -> Subscriber:
     return Subscriber(row.id, row.address, row.status, row.secret, tuple(digests))
 
 
+def _set_digests(conn: Connection, choices: dict[int, set[str]]) -> None:
+    """Each subscriber of ``choices`` receives exactly the digests given for it."""
+    if not choices:
+        return
+    conn.execute(delete(subscriptions).where(subscriptions.c.subscriber_id.in_(list(choices))))
+    rows = [{"subscriber_id": i, "digest": d} for i, ds in choices.items() for d in sorted(ds)]
+    if rows:
+        conn.execute(insert(subscriptions), rows)
+
+
 class Readers:
     """Subscribers and their digests over the store's engine."""
 
@@ -98,9 +108,6 @@ class Readers:
                 .where(subscribers.c.id.in_(list(changed)))
                 .values(status=status, updated=now)
             )
-            conn.execute(
-                delete(subscriptions).where(subscriptions.c.subscriber_id.in_(list(changed)))
-            )
         if wanted:  # what is left is new
             conn.execute(
                 insert(subscribers),
@@ -121,9 +128,7 @@ class Readers:
                 subscribers.c.address_key.in_(list(wanted))
             )
             changed.update({i: wanted[key][1] for i, key in conn.execute(made)})
-        links = [{"subscriber_id": i, "digest": d} for i, ds in changed.items() for d in sorted(ds)]
-        if links:
-            conn.execute(insert(subscriptions), links)
+        _set_digests(conn, changed)
         unchanged = len(found) - existing - len(refused)
         return Imported(len(wanted), existing, unchanged, tuple(refused))
 
@@ -152,12 +157,7 @@ class Readers:
                 .where(subscribers.c.id == subscriber_id)
                 .values(status=status, updated=utc(now))
             )
-            conn.execute(
-                delete(subscriptions).where(subscriptions.c.subscriber_id == subscriber_id)
-            )
-            if digests:
-                rows = [{"subscriber_id": subscriber_id, "digest": d} for d in sorted(set(digests))]
-                conn.execute(insert(subscriptions), rows)
+            _set_digests(conn, {subscriber_id: set(digests)})
 
     def request(
         self, address: str, digests: Sequence[str], now: datetime, cooldown: timedelta
@@ -195,12 +195,7 @@ class Readers:
                     .where(subscribers.c.id == subscriber_id)
                     .values(confirm_sent=now, updated=now)
                 )
-            conn.execute(
-                delete(subscriptions).where(subscriptions.c.subscriber_id == subscriber_id)
-            )
-            if digests:
-                rows = [{"subscriber_id": subscriber_id, "digest": d} for d in sorted(set(digests))]
-                conn.execute(insert(subscriptions), rows)
+            _set_digests(conn, {subscriber_id: set(digests)})
             found = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
             return subscriber_of(found, sorted(set(digests)))
 

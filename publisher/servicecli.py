@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -57,9 +57,18 @@ def _announce(settings: Settings, host: str, port: int) -> None:
     click.echo(f"admin API: http://{host}:{port}/api/status  (Authorization: Bearer …)")
 
 
+def listen(command: Callable[..., None]) -> Callable[..., None]:
+    """The ``--host`` and ``--port`` options of the commands that serve HTTP."""
+    command = click.option("--port", default=8000, show_default=True, help="Port to listen on.")(
+        command
+    )
+    return click.option(
+        "--host", default="127.0.0.1", show_default=True, help="Address to listen on."
+    )(command)
+
+
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@listen
 @click.pass_obj
 def serve_command(obj: Context, host: str, port: int) -> None:
     """The web process: the site, the feeds, the readers' pages and the admin API."""
@@ -92,8 +101,7 @@ def worker_command(obj: Context) -> None:
 
 
 @click.command("run")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@listen
 @click.pass_obj
 def run_command(obj: Context, host: str, port: int) -> None:
     """Web and worker in one process, for a single machine."""
