@@ -23,14 +23,30 @@ from tests.smtpserver import MailServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+# The tests' own project: a copy of the bundled config/ and content/ as they shipped. Tests never
+# read the checkout's config/ or content/, which are the operator's to change.
+SITE = REPO / "tests" / "data" / "site"
+# Variables of the operator's shell that would point a test at their store, relay or settings.
+OPERATOR_ENV = ("PUBLISHER_", "DATABASE_URL", "SMTP_PASSWORD")
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 3, 29, 12, 0, tzinfo=BERLIN)  # the day Berlin moves to summer time
 IN_CI = bool(os.environ.get("CI"))
 
 
+def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without the operator's publisher settings, plus ``extra``:
+    what a subprocess under test gets."""
+    kept = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(OPERATOR_ENV) or k.startswith("PUBLISHER_TEST_")
+    }
+    return {**kept, **(extra or {})}
+
+
 @dataclass
 class Project:
-    """A project root in a temporary folder, with the repository's config and content."""
+    """A project root in a temporary folder, with the tests' own config and content."""
 
     root: Path
     environ: dict[str, str]
@@ -103,10 +119,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
-    """A project root with the repository's config/ and content/, published nowhere yet."""
+    """A project root with the tests' config/ and content/, published nowhere yet."""
     root = tmp_path / "site"
-    shutil.copytree(REPO / "config", root / "config")
-    shutil.copytree(REPO / "content", root / "content")
+    shutil.copytree(SITE / "config", root / "config")
+    shutil.copytree(SITE / "content", root / "content")
     return Project(root, {"PUBLISHER_CONTENT__SETTLE_SECONDS": "0"})
 
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
-from tests.conftest import Project
+from tests.conftest import Project, clean_environ
 
 
 def _run(
     project: Project, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, **project.environ, **(env or {})}
+    environ = clean_environ({**project.environ, **(env or {})})
     command = [
         sys.executable,
         "-c",

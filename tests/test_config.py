@@ -8,7 +8,7 @@ import pytest
 
 from publisher.config import describe, describe_digest, load_settings
 from publisher.errors import ConfigError
-from tests.conftest import REPO
+from tests.conftest import REPO, SITE
 
 
 def _root(tmp_path: Path, toml: str = "") -> Path:
@@ -105,7 +105,7 @@ def test_every_setting_is_in_the_readme_with_its_environment_variable() -> None:
             assert f"`{env}`" in readme, env
 
 
-def test_the_repository_config_loads() -> None:
-    settings = load_settings(REPO, {})
+def test_the_bundled_config_loads() -> None:
+    settings = load_settings(SITE, {})
     assert settings.site.timezone == "Europe/Berlin"
     assert [digest.name for digest in settings.digests] == ["daily", "weekly"]

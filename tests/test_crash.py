@@ -20,7 +20,7 @@ from publisher.outbox import Outbox
 from publisher.render import environment_for
 from publisher.schema import subscribers, subscriptions
 from publisher.store import Store
-from tests.conftest import NOW, Project
+from tests.conftest import NOW, Project, clean_environ
 from tests.smtpserver import MailServer
 
 RECIPIENTS = 2000
@@ -33,7 +33,7 @@ def _drain_process(project: Project) -> subprocess.Popen[bytes]:
     command += ["--root", str(project.root), "drain"]
     return subprocess.Popen(
         command,
-        env={**os.environ, **project.environ},
+        env=clean_environ(project.environ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

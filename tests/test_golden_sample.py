@@ -10,7 +10,7 @@ import pytest
 
 from publisher.capture import extract, load_profiles
 from publisher.sources import read_article
-from tests.conftest import BERLIN, IN_CI, REPO, SHARED
+from tests.conftest import BERLIN, IN_CI, SHARED, SITE
 
 SAMPLES = sorted((SHARED / "samples").glob("*.txt"))
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not SAMPLES, reason="../shared/samples not besid
 def _extraction(path: Path) -> dict[str, object]:
 
     profile = next(
-        p for p in load_profiles(REPO / "config" / "sources") if p.detect.search(path.read_text())
+        p for p in load_profiles(SITE / "config" / "sources") if p.detect.search(path.read_text())
     )
     capture = extract(path.read_text(encoding="utf-8"), profile)
     data = {key: value for key, value in dataclasses.asdict(capture).items() if key != "warnings"}
@@ -40,7 +40,7 @@ def test_extraction_equals_golden(path: Path) -> None:
 @pytest.mark.parametrize("path", SAMPLES, ids=[p.name for p in SAMPLES])
 def test_sample_becomes_an_article_carrying_everything(path: Path) -> None:
     expected = json.loads(path.with_name(path.stem + ".expected.json").read_text(encoding="utf-8"))
-    result = read_article(path, path.name, load_profiles(REPO / "config" / "sources"), BERLIN)
+    result = read_article(path, path.name, load_profiles(SITE / "config" / "sources"), BERLIN)
     article = result.article
     assert article is not None
     assert article.attribution == expected["attribution"]
@@ -55,7 +55,7 @@ def test_sample_becomes_an_article_carrying_everything(path: Path) -> None:
 def test_boilerplate_is_kept_when_the_profile_says_so(tmp_path: Path) -> None:
     if not SAMPLES:
         pytest.skip("no sample")
-    profile_text = (REPO / "config" / "sources" / "globalresearch.toml").read_text()
+    profile_text = (SITE / "config" / "sources" / "globalresearch.toml").read_text()
     (tmp_path / "gr.toml").write_text(
         profile_text.replace("keep_boilerplate = false", "keep_boilerplate = true")
     )

@@ -16,9 +16,8 @@ from lxml import etree
 
 from publisher.models import Problem, RunReport
 from publisher.text import visible_text
-from tests.conftest import Project
+from tests.conftest import SITE, Project
 
-REPO = Path(__file__).resolve().parents[1]
 STRICT_XML = etree.XMLParser(resolve_entities=False, no_network=True, recover=False)
 ATOM_CONTENT = "{http://www.w3.org/2005/Atom}content"
 RSS_CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
@@ -126,9 +125,9 @@ def clean(*new: str) -> dict[str, list[str]]:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Project:
-    """A project root with the repository's config/ and an empty content/."""
+    """A project root with the tests' config/ and an empty content/."""
     root = tmp_path / "site"
-    shutil.copytree(REPO / "config", root / "config")
+    shutil.copytree(SITE / "config", root / "config")
     (root / "content").mkdir()
     return Project(root, {"PUBLISHER_CONTENT__SETTLE_SECONDS": "0"})
 

@@ -5,7 +5,6 @@ digests from the schedule, and stopping cleanly on SIGTERM; ``publisher schedule
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
@@ -17,7 +16,7 @@ from datetime import datetime
 from publisher.outbox import Outbox
 from publisher.scheduler import Worker, jobs, next_runs
 from publisher.store import Store
-from tests.conftest import BERLIN, NOW, Project
+from tests.conftest import BERLIN, NOW, Project, clean_environ
 from tests.smtpserver import MailServer, free_port
 from tests.test_cli import _run
 
@@ -41,7 +40,7 @@ def test_run_serves_the_site_and_picks_up_a_new_file(project: Project) -> None:
     command += ["--root", str(project.root), "run", "--port", str(port)]
     service = subprocess.Popen(
         command,
-        env={**os.environ, **project.environ, "PUBLISHER_CONTENT__SETTLE_SECONDS": "0.3"},
+        env=clean_environ({**project.environ, "PUBLISHER_CONTENT__SETTLE_SECONDS": "0.3"}),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
