@@ -59,8 +59,19 @@ class ContentSettings:
         "config/sources", "Folder of source profiles (*.toml) that classify .txt captures."
     )
     settle_seconds: float = setting(
-        1.0, "A file modified more recently than this is still being written: skipped this run."
+        0.5,
+        "A file that changed within this many seconds is looked at again until its size and "
+        "modification time hold still between two looks.",
     )
+    settle_wait_seconds: float = setting(
+        30.0,
+        "How long a one-shot publish (publish, digest, POST /api/publish) waits for files still "
+        "being written; one that never settles is reported and the command fails.",
+    )
+    max_file_bytes: int = setting(
+        5_000_000, "Largest content file that is read; a larger one is reported, not read."
+    )
+    max_tags: int = setting(50, "Most tags one article may carry; more is a problem of that file.")
 
 
 @dataclass(frozen=True)
@@ -172,6 +183,21 @@ class WorkerSettings:
         3600, "A digest slot missed by longer than this (the worker was down) is not opened."
     )
     drain_seconds: float = setting(2.0, "How often the outbox is checked for due deliveries.")
+    unhealthy_after: int = setting(
+        3, "Failures in a row after which a task marks the service unhealthy (/healthz 503)."
+    )
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """What every process writes to stderr: one line per event."""
+
+    level: str = setting(
+        "",
+        "DEBUG, INFO, WARNING or ERROR; empty: INFO for the service, WARNING for one-shot "
+        "commands (their report is on stdout).",
+    )
+    access: bool = setting(True, "The web process logs one line per request.")
 
 
 SECRETS = ("smtp.password", "web.admin_token")
@@ -209,6 +235,7 @@ class Settings:
     smtp: SmtpSettings = SmtpSettings()
     web: WebSettings = WebSettings()
     worker: WorkerSettings = WorkerSettings()
+    log: LogSettings = LogSettings()
     digests: tuple[DigestSettings, ...] = ()
 
     def path(self, relative: str) -> Path:

@@ -64,12 +64,16 @@ class Article:
 
 @dataclass(frozen=True)
 class Problem:
-    """Something wrong with one content file, with what to do about it."""
+    """Something wrong with one content file, with what to do about it.
+
+    ``field`` names the front-matter field (or part of a capture) at fault, when one is.
+    """
 
     path: str
     reason: str
     hint: str = ""
     severity: Severity = "error"
+    field: str = ""
 
     def line(self) -> str:
         """One line for the terminal or a log: ``path: reason (hint)``."""

@@ -23,9 +23,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.config import Settings
-from publisher.database import Leadership
 from publisher.digest import cron_trigger
 from publisher.issues import open_due
+from publisher.leadership import Leadership
 from publisher.mailer import Sender
 from publisher.outbox import Outbox
 from publisher.publish import publish

@@ -27,7 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -66,7 +66,7 @@ articles = Table(
     Column("uid", String(500), nullable=False, unique=True),
     Column("slug", String(200), nullable=False, unique=True),
     Column("path", String(1000), nullable=True, unique=True),
-    Column("content_hash", String(64), nullable=False),
+    Column("content_hash", String(64), nullable=False, index=True),  # finds renames
     Column("title", Text, nullable=False),
     Column("author", Text, nullable=False),
     Column("first_seen", UTCDateTime, nullable=False),
@@ -100,6 +100,51 @@ outputs = Table(
     Column("sha256", String(64), nullable=False),
     Column("updated", UTCDateTime, nullable=False),
     Column("body", LargeBinary, nullable=False),
+)
+
+# -- what a publish left to do, and what it found wrong ----------------------------------------
+
+# Work a publish committed but has not built yet (kind: article, gone, tag or year), so a crash
+# between storing an article and writing its pages is finished by the next publish.
+pending_build = Table(
+    "pending_build",
+    metadata,
+    Column("kind", String(20), primary_key=True),
+    Column("key", String(1000), primary_key=True),
+)
+
+# Paths under public/ about to be written or removed: after a crash, the next publish makes
+# each of them agree with the outputs table again.
+export_journal = Table(
+    "export_journal",
+    metadata,
+    Column("path", String(1000), primary_key=True),
+)
+
+# The content problems the last publish found, for the status of any process sharing the store.
+problems = Table(
+    "problems",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("path", String(1000), nullable=False, index=True),
+    Column("severity", String(10), nullable=False),
+    Column("field", String(100), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("hint", Text, nullable=False),
+    Column("noticed", UTCDateTime, nullable=False),
+)
+
+# The supervised tasks of every service process: their health, for /healthz and the status.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("process", String(200), primary_key=True),
+    Column("task", String(100), primary_key=True),
+    Column("state", String(20), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("changed", UTCDateTime, nullable=False),
+    Column("seen", UTCDateTime, nullable=False),
 )
 
 # -- mail: subscribers, what each digest carried, issues and their deliveries (the outbox) -----
