@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from publisher.errors import ConfigError
+from publisher.errors import ConfigError, StoreError
 from publisher.schema import SCHEMA_REVISION
 
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON")
@@ -24,6 +25,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     for pragma in SQLITE_PRAGMAS:
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+
+
+def _as_store_error(context: ExceptionContext) -> None:
+    """An environment fault (server gone, disk full, locked too long) becomes a
+    :class:`StoreError` of one line, naming the store but never the statement or its
+    parameters (they may hold subscribers' addresses). Programming errors pass through."""
+    error = context.sqlalchemy_exception
+    if not (context.is_disconnect or isinstance(error, OperationalError | InterfaceError)):
+        return
+    where = context.engine.url.render_as_string(hide_password=True) if context.engine else "?"
+    reason = " ".join(str(context.original_exception).split()) or type(error).__name__
+    raise StoreError(f"database {where}: {reason}") from error
 
 
 def create_store_engine(url: str) -> Engine:
@@ -37,11 +50,17 @@ def create_store_engine(url: str) -> Engine:
         hint = "e.g. postgresql+psycopg://user@host/db or sqlite:///var/publisher.db"
         raise ConfigError(f"database.url: cannot parse {url!r}", hint=hint) from exc
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed)
-    event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(parsed, pool_pre_ping=True)
+    else:
+        if parsed.database and parsed.database != ":memory:":
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"database folder {folder}: {exc.strerror}") from exc
+        engine = create_engine(parsed)
+        event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "handle_error", _as_store_error)
     return engine
 
 

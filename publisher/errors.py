@@ -7,6 +7,8 @@
     ├── ContentError          one content file cannot be published: fix that file, the rest goes on
     ├── RenderError           a template failed: fix templates/
     ├── FidelityError         an output lost an article's attribution or disclaimer: not written
+    ├── StoreError            the database is gone, locked too long or out of room: fix the
+    │                         environment; nothing was half-written
     └── DeliveryError         a message was not accepted by the relay
         ├── TransientDelivery a 4xx reply, a timeout or a dropped connection: retried later
         └── PermanentDelivery a 5xx reply for the recipient: not retried
@@ -62,6 +64,12 @@ class FidelityError(PublisherError):
         self.article = article
         self.output = output
         self.missing = missing
+
+
+class StoreError(PublisherError):
+    """The store could not be reached or could not write (server gone, disk full, locked)."""
+
+    hint = "check that the database (DATABASE_URL, or var/ for SQLite) is reachable and has room"
 
 
 class DeliveryError(PublisherError):

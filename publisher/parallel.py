@@ -1,13 +1,16 @@
 """Large batches fan out to one process per core; small ones stay in this process.
 
 Reading thousands of files and rendering thousands of pages is CPU-bound Python, so threads
-would not help. Workers are forked after the shared state (profiles, the Jinja environment) is
-set, so nothing but the items and the results crosses a pipe, and batches bound the memory.
+would not help. Workers come from a *forkserver*, never from ``fork`` of this process: a
+publish runs on a thread of the web server or the worker, and forking a process that has
+threads copies their held locks into the child, which can deadlock (PITFALLS 66). So what a
+worker needs is a picklable *recipe* from which each worker makes its state once
+(``make(recipe)``: profiles, the Jinja environment), and only items and results cross the
+pipes; two batches in flight bound the memory.
 """
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 from collections import deque
@@ -15,14 +18,24 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 from typing import Any, TypeVar
 
+Recipe = TypeVar("Recipe")
 State = TypeVar("State")
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 THRESHOLD = 200  # below this many items, starting processes costs more than it saves
 BATCH = 512
+# The forkserver imports the publishing code once; each worker is forked from it, ready to go.
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["publisher.publish"])
 
 _work: tuple[Callable[[Any, Any], Any], Any] | None = None
+
+
+def _start(func: Callable[[Any, Any], Any], make: Callable[[Any], Any], recipe: Any) -> None:
+    """A worker's initializer: make its state from the recipe, once."""
+    global _work
+    _work = (func, make(recipe))
 
 
 def _call(item: Any) -> Any:
@@ -31,34 +44,35 @@ def _call(item: Any) -> Any:
     return func(state, item)
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def fan_out(
-    func: Callable[[State, Item], Result], state: State, items: Iterable[Item]
+    func: Callable[[State, Item], Result],
+    make: Callable[[Recipe], State],
+    recipe: Recipe,
+    items: Iterable[Item],
 ) -> Iterator[Result]:
-    """``func(state, item)`` for each item, in order; in worker processes for large batches."""
-    global _work
+    """``func(make(recipe), item)`` for each item, in order; in worker processes for large
+    batches. ``func`` and ``make`` must be module-level functions and ``recipe`` picklable."""
     iterator = iter(items)
     head = list(islice(iterator, THRESHOLD))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if len(head) < THRESHOLD or (cores or 1) < 2 or _work is not None:
+    if len(head) < THRESHOLD or cores() < 2:
+        state = make(recipe)
         yield from (func(state, item) for item in chain(head, iterator))
         return
-    _work = (func, state)
-    # Frozen objects are left alone by the workers' garbage collector, so the pages they sit
-    # on stay shared with this process instead of being copied into every worker.
-    gc.collect()
-    gc.freeze()
-    try:
-        with multiprocessing.get_context("fork").Pool(cores) as pool:
-            rest = chain(head, iterator)
-            # Two batches in flight: workers start the next while this process takes the
-            # results of the current one, and memory stays bounded by two batches.
-            in_flight: deque[Iterator[Any]] = deque()
-            while batch := list(islice(rest, BATCH)):
-                in_flight.append(pool.imap(_call, batch, chunksize=16))
-                if len(in_flight) > 1:
-                    yield from in_flight.popleft()
-            while in_flight:
+    with _CONTEXT.Pool(cores(), initializer=_start, initargs=(func, make, recipe)) as pool:
+        rest = chain(head, iterator)
+        # Two batches in flight: workers start the next while this process takes the results
+        # of the current one, and memory stays bounded by two batches.
+        in_flight: deque[Iterator[Any]] = deque()
+        while batch := list(islice(rest, BATCH)):
+            in_flight.append(pool.imap(_call, batch, chunksize=16))
+            if len(in_flight) > 1:
                 yield from in_flight.popleft()
-    finally:
-        _work = None
-        gc.unfreeze()
+        while in_flight:
+            yield from in_flight.popleft()

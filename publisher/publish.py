@@ -81,6 +81,11 @@ class Run:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+def _as_is(recipe: tuple[list[Profile], ZoneInfo]) -> tuple[list[Profile], ZoneInfo]:
+    """Profiles and the zone travel to workers as they are (compiled patterns pickle)."""
+    return recipe
+
+
 def _read(state: tuple[list[Profile], ZoneInfo], item: ContentFile) -> ReadResult:
     profiles, zone = state
     return read_article(item.path, item.relative, profiles, zone)
@@ -125,7 +130,7 @@ def ingest(run: Run, reread: bool) -> Changes:
         else:
             todo.append(item)
     changes = Changes(keep=not reread)
-    results = fan_out(_read, (run.profiles, settings.zone), todo)
+    results = fan_out(_read, _as_is, (run.profiles, settings.zone), todo)
     for done, (item, result) in enumerate(zip(todo, results, strict=True), 1):
         _store_file(run, item, result, live, changes)
         run.progress("read", done, len(todo))
@@ -149,6 +154,12 @@ class PageWork:
     hashes: dict[str, str]
 
 
+def _page_work(recipe: tuple[Settings, Path, dict[str, str]]) -> PageWork:
+    """A worker's page state, made from picklable parts (an Environment does not pickle)."""
+    settings, public_dir, hashes = recipe
+    return PageWork(environment_for(settings), settings.site, public_dir, hashes)
+
+
 def _page(work: PageWork, article: Article) -> Checked:
     path = article_path(article.slug)
     try:
@@ -167,8 +178,8 @@ def build(run: Run, exporter: Exporter, changes: Changes, full: bool) -> None:
         total, articles = len(changes.articles), iter(changes.articles)
         for slug in changes.gone_slugs - {a.slug for a in changes.articles}:
             exporter.remove(article_path(slug))
-    work = PageWork(run.env, run.settings.site, exporter.public_dir, exporter.hashes)
-    pages = fan_out(_page, work, articles)
+    recipe = (run.settings, exporter.public_dir, exporter.hashes)
+    pages = fan_out(_page, _page_work, recipe, articles)
     for done, checked in enumerate(pages, 1):
         exporter.publish(checked)
         run.progress("render", done, total)
@@ -188,10 +199,21 @@ def build(run: Run, exporter: Exporter, changes: Changes, full: bool) -> None:
     exporter.restore_missing()
 
 
-def publish(settings: Settings, now: datetime, progress: Progress = _no_progress) -> RunReport:
+def publish(
+    settings: Settings,
+    now: datetime,
+    progress: Progress = _no_progress,
+    *,
+    wait: float | None = None,
+) -> RunReport:
     """Publish ``content/`` into the store and ``public/``; returns what was done.
 
-    :raises ConfigError: for bad settings, profiles or an unreachable database.
+    ``wait`` bounds how long files still being written are waited for (default:
+    ``content.settle_wait_seconds``, what one-shot commands want; the worker waits less, as
+    the watcher sees the file again).
+
+    :raises ConfigError: for bad settings or profiles.
+    :raises StoreError: when the database cannot be reached or written.
     """
     store = Store.open(settings.database_url)
     try:
@@ -206,6 +228,7 @@ def publish(settings: Settings, now: datetime, progress: Progress = _no_progress
             exporter = Exporter(store, settings.path(settings.output.public_dir), now, report)
             build(run, exporter, changes, full)
             store.set_meta("build_signature", signature)
+            store.save_problems(report.skipped, now)
         # After the commit, so a hub that fetches at once gets the new feed.
         hub = settings.feeds.hub
         topics = changed_feeds(report.written, settings.site.base_url) if hub else []

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.config import Settings
 from publisher.digest import cron_trigger
+from publisher.errors import StoreError
 from publisher.issues import open_due
 from publisher.leadership import Leadership
 from publisher.mailer import Sender
@@ -121,7 +122,10 @@ class Worker:
             sender = Sender(self.outbox, transport, self.settings, self.clock, inline=False)
             try:
                 await sender.drain(stop)
-            except SQLAlchemyError as exc:  # e.g. locked by a long publish: try again shortly
+            except (
+                SQLAlchemyError,
+                StoreError,
+            ) as exc:  # e.g. locked by a long publish: try again shortly
                 log.warning("drain interrupted by the store: %s", exc)
             self.wake.clear()
             with contextlib.suppress(TimeoutError):

@@ -35,7 +35,7 @@ from publisher.records import (
     mint_uid,
     utc,
 )
-from publisher.schema import article_tags, articles, files, meta, outputs
+from publisher.schema import article_tags, articles, files, meta, outputs, problems
 from publisher.text import slugify
 
 __all__ = ["Listed", "SlugConflict", "Store", "Upserted", "mint_uid"]
@@ -172,6 +172,25 @@ class Store:
         query = select(files.c.path, files.c.problems).where(files.c.problems != "[]")
         rows = self.flushed.execute(query)
         return [Problem(path, *item) for path, found in rows for item in json.loads(found)]
+
+    def save_problems(self, found: Iterable[Problem], now: datetime) -> None:
+        """Keep the content problems of this publish, in place of the last one's."""
+        rows = [
+            {"path": p.path, "severity": p.severity, "field": p.field, "reason": p.reason}
+            | {"hint": p.hint, "noticed": now}
+            for p in found
+        ]
+        self.conn.execute(delete(problems))
+        if rows:
+            self.conn.execute(insert(problems), rows)
+
+    def problems(self) -> list[Problem]:
+        """The content problems the last publish found, on a connection of its own: what the
+        status pages of any process show."""
+        columns = (problems.c.path, problems.c.reason, problems.c.hint, problems.c.severity)
+        query = select(*columns, problems.c.field).order_by(problems.c.path, problems.c.id)
+        with self.engine.connect() as conn:
+            return [Problem(*row) for row in conn.execute(query)]
 
     # -- articles ---------------------------------------------------------------------------
 
