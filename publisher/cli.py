@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import traceback
 from datetime import UTC, datetime
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from publisher import __version__
+from publisher import __version__, logs
 from publisher.capture import load_profiles
 from publisher.config import SECRETS, Settings, describe
 from publisher.console import Context, progress_bar
@@ -19,9 +18,23 @@ from publisher.errors import PublisherError
 from publisher.mailcli import MAIL_COMMANDS
 from publisher.models import Problem, RunReport
 from publisher.publish import publish
-from publisher.servicecli import SERVICE_COMMANDS
+from publisher.servicecli import LONG_RUNNING, SERVICE_COMMANDS
 from publisher.sources import read_article, scan
 from publisher.text import slugify
+
+
+class _LoggingContext(Context):
+    """Sets the log level from ``log.level`` whenever a command loads the settings."""
+
+    def __init__(self, root: Path, verbose: bool, service: bool) -> None:
+        super().__init__(root, verbose)
+        self.service = service
+
+    def settings(self) -> Settings:
+        settings = super().settings()
+        level = logs.level_for(settings.log.level, service=self.service, verbose=self.verbose)
+        logs.configure(level)
+        return settings
 
 
 @click.group()
@@ -37,10 +50,9 @@ from publisher.text import slugify
 @click.pass_context
 def cli(ctx: click.Context, root: Path, verbose: bool) -> None:
     """Publish articles from content/ as feeds, pages and digests, attribution intact."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
-    )
-    ctx.obj = Context(root, verbose)
+    service = ctx.invoked_subcommand in LONG_RUNNING
+    logs.configure(logs.level_for("", service=service, verbose=verbose))
+    ctx.obj = _LoggingContext(root, verbose, service)
 
 
 def _print_report(report: RunReport, settings: Settings) -> None:

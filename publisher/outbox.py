@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import (
     and_,
     bindparam,
+    delete,
     func,
     insert,
     or_,
@@ -35,6 +36,7 @@ from publisher.schema import (
     issues,
     meta,
     subscribers,
+    tasks,
 )
 
 STATES = ("queued", "sending", "sent", "failed", "cancelled")
@@ -46,6 +48,21 @@ class Stamp(NamedTuple):
 
     uid: str
     published: datetime
+
+
+class TaskHealth(NamedTuple):
+    """The health of one supervised task of one service process (a row of ``tasks``)."""
+
+    process: str
+    task: str
+    state: str  # ok, failing, unhealthy or stopped
+    failures: int  # in a row
+    last_error: str
+    changed: datetime  # when the state last changed
+    seen: datetime  # the process's last heartbeat
+
+
+TASKS_KEPT = timedelta(days=1)  # rows of a process gone this long are dropped
 
 
 @dataclass(frozen=True)
@@ -387,6 +404,31 @@ class Outbox(Readers):
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return {key[4:]: datetime.fromisoformat(value) for key, value in rows}
+
+    def save_tasks(self, health: Sequence[TaskHealth]) -> None:
+        """Store the health of one process's tasks (its heartbeat), and drop the rows of
+        processes not seen for :data:`TASKS_KEPT`."""
+        with self.engine.begin() as conn:
+            for row in health:
+                values = row._asdict()
+                key = (tasks.c.process == row.process) & (tasks.c.task == row.task)
+                if not conn.execute(update(tasks).where(key).values(values)).rowcount:
+                    conn.execute(insert(tasks).values(values))
+            if health:
+                oldest = utc(health[0].seen - TASKS_KEPT)
+                conn.execute(delete(tasks).where(tasks.c.seen < oldest))
+
+    def task_health(self) -> list[TaskHealth]:
+        """Every stored task row, of every process, by process and task."""
+        query = select(*(tasks.c[name] for name in TaskHealth._fields))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(tasks.c.process, tasks.c.task)).all()
+        return [TaskHealth(*row) for row in rows]
+
+    def forget_tasks(self, process: str) -> None:
+        """A process that stops cleanly takes its rows with it."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(tasks).where(tasks.c.process == process))
 
     def next_due(self) -> datetime | None:
         """When the earliest queued delivery may be tried, or ``None`` when none is queued."""

@@ -3,6 +3,8 @@
 
 SIGTERM and SIGINT stop them gracefully: the web server finishes its requests, the worker's
 in-flight sends finish or their claims are released, and nothing is marked sent that was not.
+They log to stderr, one line per event (:mod:`publisher.logs`); uvicorn's loggers, its access
+log among them, go through the same handler.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import signal
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 import click
@@ -22,9 +25,16 @@ from publisher.console import Context
 if TYPE_CHECKING:
     import uvicorn
 
+    from publisher.scheduler import Worker
+    from publisher.supervisor import Supervisor
 
-def _server(settings: Settings, host: str, port: int) -> uvicorn.Server:
-    """A uvicorn server for the web app that leaves signals to us."""
+LONG_RUNNING = frozenset({"serve", "worker", "run"})  # their log level defaults to INFO
+
+
+def _server(
+    settings: Settings, host: str, port: int, health: Supervisor | None = None
+) -> uvicorn.Server:
+    """A uvicorn server for the web app that leaves signals and logging to us."""
     import uvicorn
 
     from publisher.web import create_app
@@ -35,7 +45,13 @@ def _server(settings: Settings, host: str, port: int) -> uvicorn.Server:
             # Ours set should_exit; uvicorn's would re-raise SIGTERM at exit and kill the worker.
             yield
 
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+    config = uvicorn.Config(
+        create_app(settings, health),
+        host=host,
+        port=port,
+        log_config=None,  # its default config prints access lines to stdout, past our handler
+        access_log=settings.log.access,
+    )
     return Server(config)
 
 
@@ -100,6 +116,21 @@ def worker_command(obj: Context) -> None:
     asyncio.run(main())
 
 
+async def serve_and_work(worker: Worker, server: uvicorn.Server, stop: asyncio.Event) -> None:
+    """``publisher run``: the web server and the worker on one loop until the server stops.
+
+    The worker runs supervised, and its supervisor is the one the server's ``/healthz`` asks
+    (see :func:`_server`): the site is never served with a worker that silently stopped.
+    """
+    keep = worker.supervisor.keep
+    working = asyncio.create_task(keep("worker", partial(worker.run, stop), stop))
+    try:
+        await server.serve()
+    finally:
+        stop.set()
+        await working
+
+
 @click.command("run")
 @listen
 @click.pass_obj
@@ -112,15 +143,10 @@ def run_command(obj: Context, host: str, port: int) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         worker = Worker(settings)
-        server = _server(settings, host, port)
+        server = _server(settings, host, port, worker.supervisor)
         _on_signals(stop, server)
-        working = asyncio.create_task(worker.run(stop))
         _announce(settings, host, port)
-        try:
-            await server.serve()
-        finally:
-            stop.set()
-            await working
+        await serve_and_work(worker, server, stop)
 
     asyncio.run(main())
 

@@ -13,6 +13,33 @@ import hmac
 
 from publisher.models import Subscriber
 
+MAX_ID = 2**31 - 1  # subscribers.id is an INTEGER: 32 bits on PostgreSQL
+MAX_DIGITS = 19  # an expiry time in Unix seconds fits with room to spare
+
+
+def _number(text: str, limit: int) -> int | None:
+    """``text`` as a number when it is 1 to :data:`MAX_DIGITS` ASCII digits up to ``limit``.
+
+    ``str.isdigit`` alone is not enough: ``"²".isdigit()`` holds and ``int("²")`` raises,
+    and ``int`` takes other scripts' digits (Arabic-Indic one parses as 1).
+    """
+    if not (0 < len(text) <= MAX_DIGITS and text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= limit else None
+
+
+def _same(expected: str, given: str) -> bool:
+    """Constant-time comparison that takes any text: ``compare_digest`` raises on a ``str``
+    that is not ASCII, and a link's signature is whatever the request sent."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape"))
+
+
+def subscriber_id(value: str) -> int | None:
+    """The subscriber id a signed link names (the part before the first dot), or ``None`` when
+    it is no id: what every route that takes a token looks the subscriber up by."""
+    return _number(value.partition(".")[0], MAX_ID)
+
 
 def sign(secret: str, purpose: str) -> str:
     """A URL-safe signature of ``purpose`` under ``secret`` (128 bits)."""
@@ -30,13 +57,13 @@ def verify(value: str, purpose: str, secret_of: dict[int, str] | None = None) ->
 
     ``secret_of`` maps ids to secrets (the caller looks the one id up in the store).
     """
-    number, _, signature = value.partition(".")
-    if not number.isdigit() or not signature or secret_of is None:
+    number, signature = subscriber_id(value), value.partition(".")[2]
+    if number is None or not signature or secret_of is None:
         return None
-    secret = secret_of.get(int(number))
+    secret = secret_of.get(number)
     if secret is None:
         return None
-    return int(number) if hmac.compare_digest(sign(secret, purpose), signature) else None
+    return number if _same(sign(secret, purpose), signature) else None
 
 
 def message_id(issue_id: int, subscriber: Subscriber, domain: str) -> str:
@@ -53,12 +80,11 @@ def confirm_token(subscriber: Subscriber, expires: int) -> str:
 
 def verify_confirm(value: str, secret_of: dict[int, str], now: float) -> int | None:
     """The subscriber id a confirmation token names, while it holds and has not expired."""
-    number, _, rest = value.partition(".")
-    expires, _, signature = rest.partition(".")
-    if not (number.isdigit() and expires.isdigit()) or int(expires) < now:
+    expires, _, signature = value.partition(".")[2].partition(".")
+    number, until = subscriber_id(value), _number(expires, 10**MAX_DIGITS)
+    if number is None or until is None or until < now:
         return None
-    secret = secret_of.get(int(number))
+    secret = secret_of.get(number)
     if secret is None:
         return None
-    expected = sign(secret, f"confirm {expires}")
-    return int(number) if hmac.compare_digest(expected, signature) else None
+    return number if _same(sign(secret, f"confirm {expires}"), signature) else None

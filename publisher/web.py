@@ -5,6 +5,11 @@ It shares nothing with the worker but the database: outputs are read from the st
 and ``worker`` may run on different machines. Readers' pages are reached through signed links
 (:mod:`publisher.tokens`); the one-click unsubscribe POST of RFC 8058 needs no cookie, no CSRF
 token and no redirect, and a GET never unsubscribes.
+
+Every store call runs on a worker thread, never on the event loop: a write that waits for
+SQLite's lock (a publish, the worker) must not stall every other request meanwhile. When the
+database is gone, each route answers 503 with the reason (an HTML page, or JSON for the API),
+never a bare 500, and ``/healthz`` says so too.
 """
 
 from __future__ import annotations
@@ -27,17 +32,19 @@ from starlette.routing import Route
 from publisher.conditional import Bodies, not_modified
 from publisher.config import Settings
 from publisher.confirmation import confirmation
-from publisher.errors import DeliveryError, PublisherError
+from publisher.errors import DeliveryError, PublisherError, StoreError
 from publisher.issues import find_digest, open_issue
-from publisher.models import Subscriber
+from publisher.logs import publish_line
+from publisher.models import Problem, Subscriber
 from publisher.openapi import OPENAPI
-from publisher.outbox import Outbox
+from publisher.outbox import Outbox, TaskHealth
 from publisher.publish import publish
 from publisher.render import environment_for, render
-from publisher.scheduler import next_runs
+from publisher.scheduler import forecast
 from publisher.store import Store
 from publisher.subscribers import AddressError, normalise_address
-from publisher.tokens import verify, verify_confirm
+from publisher.supervisor import Supervisor, is_stale
+from publisher.tokens import subscriber_id, verify, verify_confirm
 from publisher.transports import transport_for
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -55,11 +62,64 @@ def _metric(name: str, kind: str, help: str, value: float) -> list[str]:
     ]
 
 
-class Web:
-    """The routes, over one store and the project's settings."""
+def _label(value: str) -> str:
+    """A Prometheus label value: backslash, quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
-    def __init__(self, settings: Settings) -> None:
+
+def _task_metrics(rows: list[TaskHealth], now: datetime) -> list[str]:
+    """Gauges of the supervised tasks of live processes, and how many processes went silent."""
+    live = [row for row in rows if not is_stale(row.seen, now)]
+    gone = {row.process for row in rows} - {row.process for row in live}
+    lines = _metric(
+        "tasks_unhealthy",
+        "gauge",
+        "Supervised tasks that keep failing, in every live process.",
+        sum(row.state == "unhealthy" for row in live),
+    )
+    gauges: list[tuple[str, str, Callable[[TaskHealth], int]]] = [
+        ("task_unhealthy", "Whether a supervised task keeps failing.", _unhealthy),
+        ("task_failures", "Failures in a row of a supervised task.", lambda row: row.failures),
+    ]
+    for name, help, value in gauges:
+        lines += [f"# HELP publisher_{name} {help}", f"# TYPE publisher_{name} gauge"]
+        lines += [
+            f'publisher_{name}{{process="{_label(row.process)}",task="{_label(row.task)}"}} '
+            f"{value(row)}"
+            for row in live
+        ]
+    help = "Processes whose tasks stopped sending heartbeats (died without stopping)."
+    return lines + _metric("processes_silent", "gauge", help, len(gone))
+
+
+def _unhealthy(row: TaskHealth) -> int:
+    return int(row.state == "unhealthy")
+
+
+def _problem(problem: Problem) -> dict[str, str]:
+    return {
+        "path": problem.path,
+        "severity": problem.severity,
+        "field": problem.field,
+        "reason": problem.reason,
+        "hint": problem.hint,
+    }
+
+
+def _task(row: TaskHealth, now: datetime) -> dict[str, Any]:
+    found: dict[str, Any] = row._asdict()
+    found.update(changed=row.changed.isoformat(), seen=row.seen.isoformat())
+    return found | {"stale": is_stale(row.seen, now)}
+
+
+class Web:
+    """The routes, over one store and the project's settings; ``health`` is the supervisor of
+    the worker sharing this process (``publisher run``), whose failing tasks ``/healthz``
+    names."""
+
+    def __init__(self, settings: Settings, health: Supervisor | None = None) -> None:
         self.settings = settings
+        self.health = health
         self.store = Store.open(settings.database_url)
         self.outbox = Outbox(self.store.engine)
         self.env = environment_for(settings)
@@ -75,7 +135,7 @@ class Web:
         path = request.path_params["path"] or INDEX
         if path.endswith("/"):
             path += INDEX
-        head = self.store.output_head(path)
+        head = await run_in_threadpool(self.store.output_head, path)
         if head is None:
             return self.page("Not found", "There is nothing at this address.", 404)
         media_type, sha256, updated = head
@@ -88,7 +148,7 @@ class Web:
             return Response(status_code=304, headers=headers)
         body = self.bodies.get((path, sha256))
         if body is None:
-            found = self.store.output(path)
+            found = await run_in_threadpool(self.store.output, path)
             if found is None:  # removed since the first look
                 return self.page("Not found", "There is nothing at this address.", 404)
             body = found[1]
@@ -105,28 +165,33 @@ class Web:
         site = self.settings.site
         return render(self.env, template, site=site, root=site.base_url, **context)
 
-    def reader(self, request: Request, purpose: str) -> Subscriber | None:
+    async def named(self, request: Request) -> Subscriber | None:
+        """The subscriber whose id a signed link carries (not yet checked against the signature);
+        ``None`` for a link whose id is no id."""
+        number = subscriber_id(request.path_params["token"])
+        return None if number is None else await run_in_threadpool(self.outbox.subscriber, number)
+
+    async def reader(self, request: Request, purpose: str) -> Subscriber | None:
         """The subscriber a signed link names, when its signature holds."""
-        token = request.path_params["token"]
-        number = token.partition(".")[0]
-        subscriber = self.outbox.subscriber(int(number)) if number.isdigit() else None
-        if subscriber is None or verify(token, purpose, {subscriber.id: subscriber.secret}) is None:
+        subscriber = await self.named(request)
+        secrets = {subscriber.id: subscriber.secret} if subscriber else {}
+        if subscriber is None or verify(request.path_params["token"], purpose, secrets) is None:
             return None
         return subscriber
 
     async def unsubscribe(self, request: Request) -> Response:
-        subscriber = self.reader(request, "unsubscribe")
+        subscriber = await self.reader(request, "unsubscribe")
         if subscriber is None:  # one answer for every bad link: no oracle
             return self.page("Link not valid", "This link is not valid or has been cut.", 400)
         token = request.path_params["token"]
         if request.method == "POST":  # RFC 8058: the POST itself unsubscribes
-            self.outbox.unsubscribe(subscriber.id, datetime.now(UTC))
+            await run_in_threadpool(self.outbox.unsubscribe, subscriber.id, datetime.now(UTC))
         done = request.method == "POST" or subscriber.status == "unsubscribed"
         html = self.html("web/unsubscribe.html", address=subscriber.address, token=token, done=done)
         return HTMLResponse(html)
 
     async def manage(self, request: Request) -> Response:
-        subscriber = self.reader(request, "manage")
+        subscriber = await self.reader(request, "manage")
         if subscriber is None:
             return self.page("Link not valid", "This link is not valid or has been cut.", 400)
         chosen = set(subscriber.digests) if subscriber.status == "active" else set()
@@ -135,7 +200,8 @@ class Web:
             form = await request.form()
             known = {d.name for d in self.settings.digests}
             chosen = {str(v) for v in form.getlist("digest")} & known
-            self.outbox.choose(subscriber.id, sorted(chosen), datetime.now(UTC))
+            now = datetime.now(UTC)
+            await run_in_threadpool(self.outbox.choose, subscriber.id, sorted(chosen), now)
             saved = True
         html = self.html(
             "web/manage.html",
@@ -173,7 +239,9 @@ class Web:
 
     async def _confirm_mail(self, address: str, digests: list[str]) -> None:
         now = datetime.now(UTC)
-        reader = self.outbox.request(address, digests, now, CONFIRM_COOLDOWN)
+        reader = await run_in_threadpool(
+            self.outbox.request, address, digests, now, CONFIRM_COOLDOWN
+        )
         if reader is None:
             return
         key, message = confirmation(self.env, self.settings, reader, now)
@@ -189,13 +257,12 @@ class Web:
 
     async def confirm(self, request: Request) -> Response:
         token = request.path_params["token"]
-        number = token.partition(".")[0]
-        reader = self.outbox.subscriber(int(number)) if number.isdigit() else None
+        reader = await self.named(request)
         secrets = {reader.id: reader.secret} if reader else {}
         if reader is None or verify_confirm(token, secrets, time.time()) is None:
             return self.page("Link not valid", "This link is not valid or has expired.", 400)
         if request.method == "POST":
-            self.outbox.confirm(reader.id, datetime.now(UTC))
+            await run_in_threadpool(self.outbox.confirm, reader.id, datetime.now(UTC))
         done = request.method == "POST" or reader.status == "active"
         html = self.html("web/confirm.html", address=reader.address, token=token, done=done)
         return HTMLResponse(html)
@@ -217,6 +284,8 @@ class Web:
                 return JSONResponse({"error": "a valid bearer token is required"}, 401, headers)
             try:
                 return await endpoint(request)
+            except StoreError:
+                raise  # the environment's fault, not the request's: 503 (see store_down)
             except PublisherError as exc:
                 return JSONResponse({"error": str(exc), "hint": exc.hint}, 422)
 
@@ -225,15 +294,19 @@ class Web:
     async def api_publish(self, request: Request) -> Response:
         """Scan and build now; with ``?digest=NAME``, open that digest's issue now too."""
         now = datetime.now(UTC)
+        began = time.monotonic()
         report = await run_in_threadpool(publish, self.settings, now)
         self.publishes += 1
+        log.info("API: %s", publish_line(report, time.monotonic() - began))
+        errors = [p for p in report.skipped if p.severity == "error"]
         body: dict[str, Any] = {
+            "ok": not (errors or report.refused),
             "new": report.new,
             "updated": report.updated,
             "removed": report.removed,
             "written": len(report.written),
             "refused": report.refused,
-            "skipped": [p.line() for p in report.skipped],
+            "problems": [_problem(p) for p in report.skipped],
         }
         if "digest" in request.query_params:
             body["issue"] = await run_in_threadpool(self._open, request.query_params["digest"], now)
@@ -261,34 +334,37 @@ class Web:
         return JSONResponse(await run_in_threadpool(self._open, name, datetime.now(UTC)))
 
     async def api_status(self, request: Request) -> Response:
+        """What the store holds, the content problems and every process's tasks; a job whose
+        schedule cannot be computed is reported for that job."""
+
         def status() -> dict[str, Any]:
-            store = Store(self.store.engine)
-            with store.transaction():
-                articles = store.article_count()
-                problems = [p.line() for p in store.file_problems()]
             now = datetime.now(UTC)
+            runs, schedule_errors = forecast(self.settings, now)
             return {
-                "articles": articles,
-                "problems": problems,
+                "articles": self._article_count(),
+                "problems": [_problem(p) for p in self.store.problems()],
+                "tasks": [_task(row, now) for row in self.outbox.task_health()],
                 "outbox": self.outbox.counts(),
-                "next_runs": {
-                    job: [t.isoformat() for t in times]
-                    for job, times in next_runs(self.settings, now, 1).items()
-                },
+                "next_runs": {job: [t.isoformat() for t in times] for job, times in runs.items()},
+                "schedule_errors": schedule_errors,
                 "last_runs": {job: t.isoformat() for job, t in self.outbox.last_runs().items()},
             }
 
         return JSONResponse(await run_in_threadpool(status))
 
+    def _article_count(self) -> int:
+        store = Store(self.store.engine)
+        with store.transaction():
+            return store.article_count()
+
     async def metrics(self, request: Request) -> Response:
         """Prometheus text format: what the store holds, and this process's own counters."""
 
         def gather() -> str:
-            store = Store(self.store.engine)
-            with store.transaction():
-                articles = store.article_count()
-                problems = len(store.file_problems())
-            window = datetime.now(UTC) - RATE_WINDOW
+            articles = self._article_count()
+            problems = len(self.store.problems())
+            now = datetime.now(UTC)
+            window = now - RATE_WINDOW
             activity = self.outbox.activity(window)
             lines = [
                 *_metric("articles", "gauge", "Articles present in the store.", articles),
@@ -311,6 +387,7 @@ class Web:
             lines += _metric(
                 "send_failures", "gauge", "Deliveries failed, last 5 minutes.", failures
             )
+            lines += _task_metrics(self.outbox.task_health(), now)
             return "\n".join(lines) + "\n"
 
         body = await run_in_threadpool(gather)
@@ -321,8 +398,38 @@ class Web:
         return JSONResponse(OPENAPI)
 
     async def healthz(self, request: Request) -> Response:
-        await run_in_threadpool(self.outbox.counts)  # the database answers
-        return JSONResponse({"ok": True})
+        """200 when the database answers and no task of this process keeps failing; 503 naming
+        the reason otherwise (JSON either way)."""
+        try:
+            await run_in_threadpool(self.outbox.counts)
+        except StoreError as exc:
+            return JSONResponse({"ok": False, "database": str(exc)}, 503)
+        health = self.health.snapshot() if self.health else []
+        tasks = {h.task: h.state for h in sorted(health)}
+        failing = [
+            {"task": h.task, "failures": h.failures, "last_error": h.last_error}
+            for h in health
+            if h.state == "unhealthy"
+        ]
+        if failing:
+            return JSONResponse({"ok": False, "failing": failing, "tasks": tasks}, 503)
+        return JSONResponse({"ok": True, "tasks": tasks})
+
+    async def store_down(self, request: Request, exc: Exception) -> Response:
+        """The one answer to a :class:`StoreError` on any route: 503 with the reason, and one
+        line in the log (no traceback: the fault is the environment's)."""
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        headers = {"Retry-After": "30"}
+        path = request.url.path
+        if path.startswith("/api/") or path == "/healthz":
+            body = {"error": str(exc), "hint": getattr(exc, "hint", "")}
+            return JSONResponse(body, 503, headers)
+        if path == "/metrics":
+            return Response(f"# {exc}\n", 503, headers, media_type="text/plain")
+        message = "The site cannot reach its database just now. Please try again in a moment."
+        page = self.page("Temporarily unavailable", message, 503)
+        page.headers.update(headers)
+        return page
 
     def routes(self) -> list[Route]:
         return [
@@ -340,9 +447,12 @@ class Web:
         ]
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The ASGI application; its store is opened at start-up and closed at shutdown."""
-    web = Web(settings)
+def create_app(settings: Settings, health: Supervisor | None = None) -> Starlette:
+    """The ASGI application; its store is opened at start-up and closed at shutdown.
+
+    :raises StoreError: when the database cannot be reached at start-up.
+    """
+    web = Web(settings, health)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -351,4 +461,5 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             web.close()
 
-    return Starlette(routes=web.routes(), lifespan=lifespan)
+    handlers = {StoreError: web.store_down}
+    return Starlette(routes=web.routes(), lifespan=lifespan, exception_handlers=handlers)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from datetime import UTC, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -16,9 +17,9 @@ from starlette.testclient import TestClient
 from publisher.conditional import etag_matches
 from publisher.mailer import letter_for
 from publisher.models import Subscriber
-from publisher.outbox import Outbox
+from publisher.outbox import Outbox, TaskHealth
 from publisher.store import Store
-from publisher.tokens import confirm_token, token
+from publisher.tokens import confirm_token, sign, token
 from publisher.web import create_app
 from tests.conftest import NOW, Project
 from tests.smtpserver import MailServer
@@ -218,7 +219,7 @@ def test_without_a_configured_token_the_admin_api_is_closed(project: Project) ->
     project.publish()
     with TestClient(create_app(project.settings())) as client:
         assert client.post("/api/publish", headers={"Authorization": "Bearer "}).status_code == 503
-        assert client.get("/healthz").json() == {"ok": True}
+        assert client.get("/healthz").json() == {"ok": True, "tasks": {}}
 
 
 @pytest.fixture
@@ -349,3 +350,98 @@ def test_every_api_route_refuses_without_the_token(
         path = route.path.replace("{name}", "daily")
         for method in route.methods - {"HEAD"}:
             assert client.request(method, path).status_code == 401, (method, path)
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["\u00b2", "\u0661", "1\u00b2", "9" * 20, str(2**31), "0x1", "-1", ""],
+    ids=[
+        "superscript",
+        "arabic-indic",
+        "mixed",
+        "20 digits",
+        "past INTEGER",
+        "hex",
+        "minus",
+        "none",
+    ],
+)
+def test_a_link_whose_id_is_not_a_plain_number_gets_the_documented_400(
+    site: tuple[Project, TestClient, Outbox], number: str
+) -> None:
+    _project, client, outbox = site
+    reader = _reader(outbox)
+    for path, purpose in [("unsubscribe", "unsubscribe"), ("manage", "manage")]:
+        link = f"/{path}/{number}.{sign(reader.secret, purpose)}"
+        for method in ("GET", "POST"):
+            answer = client.request(method, link)
+            assert answer.status_code == 400 and "not valid" in answer.text, (method, link)
+    for value in (f"{number}.{int(time.time()) + 60}.x", f"{reader.id}.{number}.x"):
+        assert client.post(f"/confirm/{value}").status_code == 400
+    assert client.post(f"/unsubscribe/{reader.id}.\u00e9\u00e9").status_code == 400
+    assert outbox.subscriber(reader.id).status == "active"  # type: ignore[union-attr]
+
+
+def test_the_status_reports_a_schedule_it_cannot_compute_for_that_job_only(
+    db_project: Project,
+) -> None:
+    db_project.environ["PUBLISHER_ADMIN_TOKEN"] = TOKEN
+    loaded = db_project.settings()
+    # Refused at load by the config check; set past it, as a schedule that breaks at run time.
+    daily = replace(loaded.digests[0], schedule="0 25 * * *")
+    settings = replace(loaded, digests=(daily, *loaded.digests[1:]))
+    with TestClient(create_app(settings)) as client:
+        status = client.get("/api/status", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert status.status_code == 200
+    body = status.json()
+    assert body["next_runs"]["digest:daily"] == [] and len(body["next_runs"]["publish"]) == 1
+    assert len(body["next_runs"]["digest:weekly"]) == 1
+    assert set(body["schedule_errors"]) == {"digest:daily"}
+    assert "'0 25 * * *' is not a cron expression" in body["schedule_errors"]["digest:daily"]
+
+
+def test_the_api_publish_says_when_a_file_could_not_be_published(
+    site: tuple[Project, TestClient, Outbox],
+) -> None:
+    project, client, _outbox = site
+    ok = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.post("/api/publish", headers=ok).json()["ok"] is True
+    project.write("copy.md", "---\ntitle: Copy\n---\nWhose words these are, nobody says.\n")
+    answer = client.post("/api/publish", headers=ok)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["ok"] is False and body["new"] == []
+    (problem,) = [p for p in body["problems"] if p["path"] == "copy.md"]
+    assert problem["severity"] == "error" and problem["reason"] == "no attribution"
+    # The status and the metrics of any process show the stored problems too.
+    status = client.get("/api/status", headers=ok).json()
+    assert [p["path"] for p in status["problems"] if p["severity"] == "error"] == ["copy.md"]
+    metrics = client.get("/metrics").text
+    assert re.search(r"^publisher_content_problems [1-9]", metrics, re.M)
+
+
+def test_status_and_metrics_show_the_tasks_of_every_live_process(
+    site: tuple[Project, TestClient, Outbox],
+) -> None:
+    _project, client, outbox = site
+    now = datetime.now(UTC)
+    outbox.save_tasks(
+        [
+            TaskHealth("host-a:1", "drain", "unhealthy", 4, "database gone", now, now),
+            TaskHealth("host-a:1", "watcher", "ok", 0, "", now, now),
+        ]
+    )
+    long_ago = now - timedelta(minutes=10)
+    outbox.save_tasks([TaskHealth("host-b:2", "drain", "ok", 0, "", long_ago, long_ago)])
+    status = client.get("/api/status", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    found = {(t["process"], t["task"]): (t["state"], t["stale"]) for t in status["tasks"]}
+    assert found == {
+        ("host-a:1", "drain"): ("unhealthy", False),
+        ("host-a:1", "watcher"): ("ok", False),
+        ("host-b:2", "drain"): ("ok", True),  # its process stopped sending heartbeats
+    }
+    metrics = client.get("/metrics").text
+    assert "publisher_tasks_unhealthy 1" in metrics
+    assert 'publisher_task_unhealthy{process="host-a:1",task="drain"} 1' in metrics
+    assert 'publisher_task_failures{process="host-a:1",task="drain"} 4' in metrics
+    assert "host-b:2" not in metrics and "publisher_processes_silent 1" in metrics

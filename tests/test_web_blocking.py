@@ -1,0 +1,91 @@
+"""Web handlers never block the event loop on the store (issue 8, finding 4; PITFALLS 67):
+while another connection holds SQLite's write lock, feeds and ``/healthz`` answer at once over a
+real socket, and a one-click unsubscribe waits for the lock, answers 200 and takes effect.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO
+
+from publisher.outbox import Outbox
+from publisher.store import Store
+from publisher.tokens import token
+from tests.conftest import NOW, Project, clean_environ
+from tests.inprocess import fetch
+from tests.smtpserver import free_port
+
+HOLD_SECONDS = 2.0  # well within SQLite's busy timeout (10 s), which the unsubscribe waits
+
+
+def _serve(project: Project, port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    """``publisher serve``; its log goes to a file (a pipe nobody reads fills up and blocks)."""
+    command = [sys.executable, "-c", "from publisher.cli import main; main()"]
+    command += ["--root", str(project.root), "serve", "--port", str(port)]
+    environ = clean_environ(project.environ)
+    return subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=log)
+
+
+def _wait_until_up(base: str, service: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if fetch(f"{base}/healthz", timeout=2)[0] == 200:
+                return
+        except OSError:
+            assert service.poll() is None, "the server exited"
+            time.sleep(0.1)
+    raise AssertionError("the server never came up")
+
+
+def test_feeds_and_health_answer_while_the_store_is_locked_and_an_unsubscribe_waits_for_it(
+    project: Project, tmp_path: Path
+) -> None:
+    project.publish()
+    settings = project.settings()
+    store = Store.open(settings.database_url)
+    outbox = Outbox(store.engine)
+    outbox.add_subscribers([("ada@example.com", ["daily"])], "active", NOW)
+    (reader,) = outbox.each_subscriber()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "serve.log").open("wb")
+    service = _serve(project, port, log)
+    try:
+        _wait_until_up(base, service)
+        lock = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), timeout=0)
+        lock.isolation_level = None
+        lock.execute("BEGIN IMMEDIATE")  # what a long write (a publish, a big import) holds
+        with ThreadPoolExecutor(1) as pool:
+            try:
+                unsubscribing = pool.submit(
+                    fetch,
+                    f"{base}/unsubscribe/{token(reader, 'unsubscribe')}",
+                    {"Content-Type": "application/x-www-form-urlencoded"},
+                    "POST",
+                    b"List-Unsubscribe=One-Click",
+                )
+                held = time.monotonic()
+                while time.monotonic() - held < HOLD_SECONDS:
+                    # A second is a loose bound: it tells an answer from a wait on the lock.
+                    assert fetch(f"{base}/atom.xml", timeout=1)[0] == 200
+                    assert fetch(f"{base}/healthz", timeout=1)[0] == 200
+                assert not unsubscribing.done()  # it does wait for the lock
+            finally:
+                lock.execute("ROLLBACK")
+                lock.close()
+            status, page = unsubscribing.result(timeout=15)
+        assert status == 200 and b"will receive no more digests" in page
+        assert outbox.subscriber(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
+    finally:
+        store.close()
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=30)
+        log.close()
+    assert service.returncode == 0, (tmp_path / "serve.log").read_text()
