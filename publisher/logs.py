@@ -19,8 +19,9 @@ from publisher.errors import ConfigError
 from publisher.models import Problem, RunReport
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# They log every job run and every file change at INFO; ours say what the run did instead.
-CHATTY = ("apscheduler", "watchfiles")
+# They log every job run, every file change and every plug-in loaded at INFO; ours say what the
+# run did instead.
+CHATTY = ("apscheduler", "watchfiles", "alembic.runtime.plugins")
 
 
 class _UTCFormatter(logging.Formatter):

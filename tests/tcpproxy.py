@@ -33,6 +33,9 @@ class Proxy:
     def stop(self) -> None:
         """Refuse new connections and cut the open ones, as a server that went away."""
         if self._listener is not None:
+            # close() alone leaves it listening while its thread waits in accept() (Linux).
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:

@@ -15,7 +15,7 @@ from publisher.config import Settings
 from publisher.outbox import Outbox
 from publisher.scheduler import Worker
 from tests.conftest import Project
-from tests.inprocess import fast, until
+from tests.services import fast, until
 
 
 def _take_the_lock_away(worker: Worker, settings: Settings) -> None:

@@ -18,7 +18,7 @@ from publisher.outbox import Outbox
 from publisher.scheduler import Worker
 from publisher.store import Store
 from tests.conftest import Project
-from tests.inprocess import Running, fast, running, until
+from tests.services import Running, fast, running, until
 
 TOKEN = "s3cret-admin-token"  # noqa: S105 (a test token)
 BAD_DATE = "---\ntitle: Bad Date\ndate: 2024-13-45\nattribution: By us.\n---\nBody.\n"

@@ -7,41 +7,18 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
 
 from publisher.outbox import Outbox
 from publisher.store import Store
 from publisher.tokens import token
-from tests.conftest import NOW, Project, clean_environ
-from tests.inprocess import fetch
+from tests.conftest import NOW, Project
+from tests.services import fetch, serve, wait_until_up
 from tests.smtpserver import free_port
 
 HOLD_SECONDS = 2.0  # well within SQLite's busy timeout (10 s), which the unsubscribe waits
-
-
-def _serve(project: Project, port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    """``publisher serve``; its log goes to a file (a pipe nobody reads fills up and blocks)."""
-    command = [sys.executable, "-c", "from publisher.cli import main; main()"]
-    command += ["--root", str(project.root), "serve", "--port", str(port)]
-    environ = clean_environ(project.environ)
-    return subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=log)
-
-
-def _wait_until_up(base: str, service: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if fetch(f"{base}/healthz", timeout=2)[0] == 200:
-                return
-        except OSError:
-            assert service.poll() is None, "the server exited"
-            time.sleep(0.1)
-    raise AssertionError("the server never came up")
 
 
 def test_feeds_and_health_answer_while_the_store_is_locked_and_an_unsubscribe_waits_for_it(
@@ -56,9 +33,9 @@ def test_feeds_and_health_answer_while_the_store_is_locked_and_an_unsubscribe_wa
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = (tmp_path / "serve.log").open("wb")
-    service = _serve(project, port, log)
+    service = serve(project, port, log)
     try:
-        _wait_until_up(base, service)
+        wait_until_up(base, service)
         lock = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), timeout=0)
         lock.isolation_level = None
         lock.execute("BEGIN IMMEDIATE")  # what a long write (a publish, a big import) holds

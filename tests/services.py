@@ -1,20 +1,25 @@
-"""``publisher run`` inside the test's own event loop: the same worker, web app and uvicorn
-server on a real socket, with the supervisor at hand so a test can shorten its backoff.
+"""The service for tests, on real sockets: ``publisher run`` inside the test's own event loop
+(the same worker, web app and uvicorn server, with the supervisor at hand so a test can shorten
+its backoff), ``publisher serve`` as a subprocess, and plain HTTP requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import IO
 
 from publisher.config import Settings
 from publisher.scheduler import Worker
 from publisher.servicecli import _server, serve_and_work
+from tests.conftest import Project, clean_environ
 from tests.smtpserver import free_port
 
 
@@ -80,3 +85,24 @@ async def running(settings: Settings, worker: Worker | None = None) -> AsyncIter
     finally:
         server.should_exit = True
         await service
+
+
+def serve(project: Project, port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    """``publisher serve``; its log goes to a file (a pipe nobody reads fills up and blocks)."""
+    command = [sys.executable, "-c", "from publisher.cli import main; main()"]
+    command += ["--root", str(project.root), "serve", "--port", str(port)]
+    environ = clean_environ(project.environ)
+    return subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=log)
+
+
+def wait_until_up(base: str, service: subprocess.Popen[bytes]) -> None:
+    """Until ``/healthz`` answers (with any status) or the server exits."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            fetch(f"{base}/healthz", timeout=2)
+            return
+        except OSError:
+            assert service.poll() is None, "the server exited"
+            time.sleep(0.1)
+    raise AssertionError("the server never came up")
