@@ -6,11 +6,10 @@ so a publish that finds it current pays no import of Alembic.
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -64,36 +63,32 @@ def create_store_engine(url: str) -> Engine:
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to :data:`SCHEMA_REVISION`."""
+MIGRATE_WAIT = 300.0  # a large store's migration takes a while: wait for the one under way
+
+
+def _current(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        if inspect(conn).has_table("alembic_version"):
-            current = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-            if current == SCHEMA_REVISION:
-                return
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        found: str | None = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        return found
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to :data:`SCHEMA_REVISION`, under a lock, so processes starting
+    together on a fresh database migrate it once (the others wait, then find it current)."""
+    if _current(engine) == SCHEMA_REVISION:
+        return
     from alembic import command
     from alembic.config import Config
 
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+    from publisher.locks import held
 
-
-LOCK_WAIT_MS = 600_000  # a full rebuild of a large site takes a while: wait for it
-
-
-def hold_exclusive(conn: Connection, name: str) -> None:
-    """Take the lock ``name`` for the rest of ``conn``'s transaction, waiting for it.
-
-    PostgreSQL: a transaction-scoped advisory lock. SQLite: the database's write lock, taken at
-    once (``BEGIN IMMEDIATE``) instead of at the first write, so the transaction that started
-    first builds first; it must be the transaction's first statement.
-    """
-    if conn.dialect.name == "postgresql":
-        key = zlib.crc32(name.encode())
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-    elif conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f"PRAGMA busy_timeout = {LOCK_WAIT_MS}")
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    with held(engine, "migrate", MIGRATE_WAIT):
+        if _current(engine) == SCHEMA_REVISION:
+            return
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")

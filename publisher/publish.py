@@ -1,18 +1,26 @@
-"""One publish: scan → store → build → fidelity gate → atomic writes.
+"""One publish: scan → settle → read → store → build → fidelity gate → atomic writes.
 
 Work is proportional to what changed: unchanged files (same size and mtime) are not read again,
 and only the outputs that can contain a changed article are rebuilt. A change of templates,
 profiles or settings changes the build signature, and then everything is re-read and rebuilt —
 still writing only the files whose bytes differ.
+
+Two publishes never build at once (:func:`publisher.locks.held`), but that lock is not the
+database's: files are read and pages rendered with no transaction open, and what is stored is
+written in short transactions, a chunk at a time. The store's backlog says what was stored and
+not built yet, and its export journal which files were being changed, so a publish that died
+half-way is completed by the next one.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
@@ -23,42 +31,32 @@ from publisher.config import Settings, SiteSettings
 from publisher.errors import RenderError
 from publisher.export import Checked, Exporter, failed, gate, place
 from publisher.listings import Lists, Scope
+from publisher.locks import held
 from publisher.models import Article, Problem, RunReport
 from publisher.pages import article_page, article_path
 from publisher.parallel import fan_out
+from publisher.records import Upserted
 from publisher.render import environment_for, templates_signature
+from publisher.settle import settle
 from publisher.sources import ContentFile, ReadResult, read_article, scan
 from publisher.store import SlugConflict, Store
 from publisher.websub import changed_feeds, ping
 
 Progress = Callable[[str, int, int], None]
+T = TypeVar("T")
+CHUNK = 200  # files stored per transaction: other writers wait for one chunk at most
+PUBLISH_WAIT = 600.0  # a full rebuild of a large site takes a while: wait for it
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
     """The default progress callback: silence."""
 
 
-@dataclass
-class Changes:
-    """What ingestion changed, so the build touches only what can contain it.
-
-    Changed articles are kept only for an incremental build; a full one streams them all
-    from the store instead of holding thousands in memory.
-    """
-
-    keep: bool
-    count: int = 0
-    articles: list[Article] = field(default_factory=list)
-    gone_slugs: set[str] = field(default_factory=set)
-    scope: Scope = field(default_factory=Scope)
-
-    def add(self, article: Article) -> None:
-        self.count += 1
-        if self.keep:
-            self.articles.append(article)
-
-    def __bool__(self) -> bool:
-        return bool(self.count or self.gone_slugs)
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of ``size`` items (the last may be shorter), taken lazily."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 @dataclass
@@ -80,6 +78,10 @@ class Run:
         parts += [repr(s.site), repr(s.feeds), repr(s.output.index_entries)]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
+    def years(self, *moments: datetime | None) -> set[int]:
+        """The archive years of ``moments`` on the site's calendar."""
+        return {m.astimezone(self.settings.zone).year for m in moments if m is not None}
+
 
 def _as_is(recipe: tuple[list[Profile], ZoneInfo]) -> tuple[list[Profile], ZoneInfo]:
     """Profiles and the zone travel to workers as they are (compiled patterns pickle)."""
@@ -91,35 +93,61 @@ def _read(state: tuple[list[Profile], ZoneInfo], item: ContentFile) -> ReadResul
     return read_article(item.path, item.relative, profiles, zone)
 
 
-def _store_file(
-    run: Run, item: ContentFile, result: ReadResult, live: set[str], changes: Changes
-) -> None:
-    problems = result.problems
+def _note_change(run: Run, done: Upserted) -> None:
+    """Put what a stored change touches in the backlog, in the same transaction."""
+    article, store = done.article, run.store
+    store.note_backlog("article", [article.uid])
+    store.note_backlog("tag", {*article.tags, *done.old_tags})
+    store.note_backlog("year", run.years(article.published, done.old_published))
+    if done.old_slug and done.old_slug != article.slug:
+        store.note_backlog("gone", [done.old_slug])
+
+
+def _store_file(run: Run, item: ContentFile, result: ReadResult, live: set[str]) -> None:
+    report = run.report
     if result.article is not None:
         base_url = run.settings.site.base_url
         try:
             done = run.store.upsert_article(result.article, base_url, run.now, live)
         except SlugConflict as conflict:
             # Not cached: the file is read again next run, when the other file may be gone.
-            hint = "set a different `slug:` in its front matter"
-            run.report.skipped.append(Problem(item.relative, str(conflict), hint))
+            hint = "set a different `slug:` (or `id:`) in its front matter"
+            report.skipped.append(Problem(item.relative, str(conflict), hint, field="slug"))
             return
         if done.status != "unchanged":
-            (run.report.new if done.status == "new" else run.report.updated).append(item.relative)
-            changes.add(done.article)
-            zone = run.settings.zone
-            changes.scope.add(done.article.tags, done.article.published, zone=zone)
-            changes.scope.add(done.old_tags, done.old_published, zone=zone)
-            if done.old_slug and done.old_slug != done.article.slug:
-                changes.gone_slugs.add(done.old_slug)
-    run.store.record_file(item.relative, item.mtime_ns, item.size, problems)
+            (report.new if done.status == "new" else report.updated).append(item.relative)
+            _note_change(run, done)
+        declared = result.article.uid
+        if declared and declared != done.article.uid:
+            reason = f"id: the article already has the id {done.article.uid!r}; ids never change"
+            result.problems.append(Problem(item.relative, reason, "", "warning", "id"))
+    run.store.record_file(item.relative, item.mtime_ns, item.size, result.problems)
 
 
-def ingest(run: Run, reread: bool) -> Changes:
-    """Read new and changed files into the store; withdraw articles whose file is gone."""
+def _settled(run: Run, todo: list[ContentFile], wait: float | None) -> list[ContentFile]:
+    """The files of ``todo`` that hold still; the others are reported (errors for one-shot
+    commands, which waited the whole ``settle_wait_seconds``)."""
+    content = run.settings.content
+    found = settle(
+        todo, content.settle_seconds, content.settle_wait_seconds if wait is None else wait
+    )
+    for item in found.moving:
+        if wait is None:
+            reason = f"still being written: it kept changing for {content.settle_wait_seconds:g} s"
+            hint = "publish again once the file is complete"
+            run.report.skipped.append(Problem(item.relative, reason, hint))
+        else:
+            reason = "still being written; published once it holds still"
+            run.report.skipped.append(Problem(item.relative, reason, "", "warning"))
+    return found.ready
+
+
+def ingest(run: Run, reread: bool, wait: float | None) -> None:
+    """Read new and changed files into the store, a chunk per transaction; withdraw articles
+    whose file is gone."""
     settings, store, report = run.settings, run.store, run.report
     cached = store.file_states()
-    found = list(scan(settings.path(settings.content.dir), settings.content.settle_seconds))
+    found = list(scan(settings.path(settings.content.dir), 0))
     live = {item.relative if isinstance(item, ContentFile) else item.path for item in found}
     todo = []
     for item in found:
@@ -129,19 +157,31 @@ def ingest(run: Run, reread: bool) -> Changes:
             report.unchanged += 1
         else:
             todo.append(item)
-    changes = Changes(keep=not reread)
-    results = fan_out(_read, _as_is, (run.profiles, settings.zone), todo)
-    for done, (item, result) in enumerate(zip(todo, results, strict=True), 1):
-        _store_file(run, item, result, live, changes)
-        run.progress("read", done, len(todo))
-    vanished = set(cached) - live
-    for article in store.withdraw(sorted(vanished)):
-        report.removed.append(article.source_path)
-        changes.gone_slugs.add(article.slug)
-        changes.scope.add(article.tags, article.published, zone=settings.zone)
-    store.forget_files(vanished)
+    ready = _settled(run, todo, wait)
+    results = fan_out(_read, _as_is, (run.profiles, settings.zone), ready)
+    done = 0
+    # The chunk is read (in workers, for large batches) before its transaction opens.
+    for chunk in chunks(zip(ready, results, strict=True), CHUNK):
+        with store.transaction():
+            for item, result in chunk:
+                _store_file(run, item, result, live)
+        done += len(chunk)
+        run.progress("read", done, len(ready))
+    _withdraw(run, set(cached) - live)
     report.skipped += store.file_problems()
-    return changes
+
+
+def _withdraw(run: Run, vanished: set[str]) -> None:
+    if not vanished:
+        return
+    store = run.store
+    with store.transaction():
+        for article in store.withdraw(sorted(vanished)):
+            run.report.removed.append(article.source_path)
+            store.note_backlog("gone", [article.slug])
+            store.note_backlog("tag", article.tags)
+            store.note_backlog("year", run.years(article.published))
+        store.forget_files(vanished)
 
 
 @dataclass(frozen=True)
@@ -169,31 +209,40 @@ def _page(work: PageWork, article: Article) -> Checked:
     return place(work.public_dir, checked, work.hashes.get(path))
 
 
-def build(run: Run, exporter: Exporter, changes: Changes, full: bool) -> None:
-    """Render and export what ``changes`` touches (everything when ``full``)."""
+def _pages(run: Run, exporter: Exporter, full: bool, changed: set[str], gone: set[str]) -> None:
+    """Article pages: every one for a full build, else those of the backlog."""
     store = run.store
     if full:
-        total, articles = store.article_count(), store.each_article()
+        slugs = store.slugs()
+        total, articles = len(slugs), store.each_article()
     else:
-        total, articles = len(changes.articles), iter(changes.articles)
-        for slug in changes.gone_slugs - {a.slug for a in changes.articles}:
-            exporter.remove(article_path(slug))
+        listed = list(store.each_article(changed))
+        slugs = [a.slug for a in listed]
+        total, articles = len(listed), iter(listed)
+        exporter.remove(article_path(slug) for slug in gone - set(slugs))
+    exporter.expect(article_path(slug) for slug in slugs)  # before workers write them
     recipe = (run.settings, exporter.public_dir, exporter.hashes)
-    pages = fan_out(_page, _page_work, recipe, articles)
-    for done, checked in enumerate(pages, 1):
+    for done, checked in enumerate(fan_out(_page, _page_work, recipe, articles), 1):
         exporter.publish(checked)
         run.progress("render", done, total)
-    if full or changes:
-        lists = Lists(store, run.env, run.settings)
+
+
+def build(run: Run, exporter: Exporter, full: bool) -> None:
+    """Render and export what the backlog touches (everything when ``full``)."""
+    backlog = run.store.backlog()
+    _pages(run, exporter, full, backlog.articles, backlog.gone)
+    if full or backlog:
+        lists = Lists(run.store, run.env, run.settings)
         every_tag = {tag for group in lists.groups.values() for tag in group}
-        scope = Scope(every_tag, set(lists.years)) if full else changes.scope
+        scope = Scope(every_tag, set(lists.years)) if full else Scope(backlog.tags, backlog.years)
         try:
             for output in lists.build(scope):
                 exporter.emit(output)
         except RenderError as exc:
             exporter.publish(failed("feeds and listings", str(exc)))
-        for path in lists.stale(scope):
-            exporter.remove(path)
+        exporter.finish()
+        exporter.remove(lists.stale(scope))
+    exporter.finish()
     if full and not run.report.refused:  # with a refusal, what was published before stays
         exporter.remove_unproduced()
     exporter.restore_missing()
@@ -208,12 +257,13 @@ def publish(
 ) -> RunReport:
     """Publish ``content/`` into the store and ``public/``; returns what was done.
 
-    ``wait`` bounds how long files still being written are waited for (default:
-    ``content.settle_wait_seconds``, what one-shot commands want; the worker waits less, as
-    the watcher sees the file again).
+    ``wait`` bounds how long files still being written are waited for. The default is a
+    one-shot command's: ``content.settle_wait_seconds``, and a file that never settles is an
+    error. The worker waits less, as the watcher sees the file again, and reports a warning.
 
     :raises ConfigError: for bad settings or profiles.
     :raises StoreError: when the database cannot be reached or written.
+    :raises LockTimeout: when another publish held the lock for longer than ten minutes.
     """
     store = Store.open(settings.database_url)
     try:
@@ -221,14 +271,18 @@ def publish(
         env = environment_for(settings)
         profiles = load_profiles(settings.path(settings.content.profiles_dir))
         run = Run(settings, store, env, profiles, now, report, progress)
-        with store.transaction(exclusive="publish"):
+        with held(store.engine, "publish", PUBLISH_WAIT):
+            exporter = Exporter(store, settings.path(settings.output.public_dir), now, report)
+            exporter.recover()
             signature = run.signature()
             full = store.get_meta("build_signature") != signature
-            changes = ingest(run, reread=full)
-            exporter = Exporter(store, settings.path(settings.output.public_dir), now, report)
-            build(run, exporter, changes, full)
-            store.set_meta("build_signature", signature)
-            store.save_problems(report.skipped, now)
+            ingest(run, full, wait)
+            build(run, exporter, full)
+            with store.transaction():
+                store.set_meta("build_signature", signature)
+                store.clear_backlog()
+                store.clear_journal()
+                store.save_problems(report.skipped, now)
         # After the commit, so a hub that fetches at once gets the new feed.
         hub = settings.feeds.hub
         topics = changed_feeds(report.written, settings.site.base_url) if hub else []

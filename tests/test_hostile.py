@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -341,15 +342,40 @@ def test_temporary_and_hidden_files_are_ignored(site: Project) -> None:
 
 
 @pytest.mark.parametrize("age", [0, -3600], ids=["just-now", "in-the-future"])
-def test_a_file_still_being_written_is_skipped_until_it_settles(site: Project, age: int) -> None:
-    site.environ["PUBLISHER_CONTENT__SETTLE_SECONDS"] = "60"
+def test_a_file_copied_just_before_the_publish_is_published(site: Project, age: int) -> None:
+    site.environ["PUBLISHER_CONTENT__SETTLE_SECONDS"] = "0.3"
     settled = site.write("good.md", article_source())
     hour_ago = time.time() - 3600
     os.utime(settled, (hour_ago, hour_ago))
     fresh = site.write("fresh.md", article_source(title='"Fresh article"'))
     os.utime(fresh, (time.time() - age, time.time() - age))
     report = site.publish()
+    assert sorted(report.new) == ["fresh.md", "good.md"]
+    assert report.skipped == []
+    assert (site.public / "articles" / "fresh-article.html").exists()
+
+
+def test_a_file_that_keeps_changing_is_reported_and_the_rest_published(site: Project) -> None:
+    site.environ["PUBLISHER_CONTENT__SETTLE_SECONDS"] = "0.2"
+    site.environ["PUBLISHER_CONTENT__SETTLE_WAIT_SECONDS"] = "1"
+    site.write("good.md", article_source())
+    growing = site.write("growing.md", article_source(title='"Still growing"'))
+    stop = threading.Event()
+
+    def keep_writing() -> None:
+        with growing.open("a") as handle:
+            while not stop.wait(0.05):
+                handle.write("more words\n")
+                handle.flush()
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        report = site.publish()
+    finally:
+        stop.set()
+        writer.join()
     assert report.new == ["good.md"]
-    [problem] = skipped(report, "fresh.md")
-    assert "still being written" in problem.reason and problem.severity == "warning"
-    assert not (site.public / "articles" / "fresh-article.html").exists()
+    [problem] = skipped(report, "growing.md")
+    assert "still being written" in problem.reason and problem.severity == "error"
+    assert not (site.public / "articles" / "still-growing.html").exists()

@@ -13,6 +13,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
+from publisher import locks
 from publisher.models import Article
 from publisher.schema import SCHEMA_REVISION, metadata
 from publisher.store import SlugConflict, Store, mint_uid
@@ -74,15 +75,43 @@ def test_id_is_minted_once_and_survives_edits_and_renames(store: Store) -> None:
         edited = store.upsert_article(
             _article(title="Tides, revised", body_html="<p>New</p>"), BASE, NOW, {"a.md"}
         )
-        # Renamed, with the title (and so the slug) it had when first seen.
-        renamed = store.upsert_article(_article("b.md"), BASE, NOW, {"b.md"})
+        # Renamed: the same content under another file name.
+        renamed = store.upsert_article(
+            _article("b.md", title="Tides, revised", body_html="<p>New</p>"), BASE, NOW, {"b.md"}
+        )
     assert first.status == "new"
     assert first.article.uid == mint_uid(BASE, first.article.published, "tides")
     assert edited.status == "updated"
     assert edited.article.uid == first.article.uid
     assert edited.article.slug == "tides"  # the page URL does not move when the title changes
     assert edited.article.updated == NOW
+    assert renamed.status == "updated"
     assert renamed.article.uid == first.article.uid
+
+
+def test_a_new_article_never_inherits_a_vanished_ones_id_by_its_slug(store: Store) -> None:
+    with store.transaction():
+        first = store.upsert_article(_article(), BASE, NOW, {"a.md"})
+        # a.md is gone; b.md has the same title (so the same slug), other words.
+        other = store.upsert_article(
+            _article("b.md", body_html="<p>Another story</p>"), BASE, NOW, {"b.md"}
+        )
+    assert other.status == "new"
+    assert other.article.uid != first.article.uid
+    assert other.article.slug == "tides-2"  # the old URL is not handed to another article
+
+
+def test_an_explicit_id_is_the_article_wherever_its_file_goes(store: Store) -> None:
+    uid = "urn:uuid:8c9a3a54-7d1e-4f5e-9a51-3f1a2b9c0d11"
+    with store.transaction():
+        first = store.upsert_article(_article(uid=uid), BASE, NOW, {"a.md"})
+        moved = store.upsert_article(
+            _article("b.md", uid=uid, body_html="<p>Edited while moved</p>"), BASE, NOW, {"b.md"}
+        )
+        with pytest.raises(SlugConflict, match=r"b\.md"):
+            store.upsert_article(_article("c.md", uid=uid), BASE, NOW, {"b.md", "c.md"})
+    assert first.article.uid == moved.article.uid == uid
+    assert moved.status == "updated"
 
 
 def test_unchanged_article_is_reported_unchanged(store: Store) -> None:
@@ -143,7 +172,7 @@ def test_two_publishes_never_build_at_once(db_project: Project) -> None:
     held, release = threading.Event(), threading.Event()
 
     def hold_the_lock() -> None:
-        with store.transaction(exclusive="publish"):
+        with locks.held(store.engine, "publish", 10):
             events.append("held")
             held.set()
             release.wait(10)
