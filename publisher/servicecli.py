@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 LONG_RUNNING = frozenset({"serve", "worker", "run"})  # their log level defaults to INFO
 
 
-def _server(
+def web_server(
     settings: Settings, host: str, port: int, health: Supervisor | None = None
 ) -> uvicorn.Server:
     """A uvicorn server for the web app that leaves signals and logging to us."""
@@ -91,7 +91,7 @@ def serve_command(obj: Context, host: str, port: int) -> None:
     settings = obj.settings()
 
     async def main() -> None:
-        server = _server(settings, host, port)
+        server = web_server(settings, host, port)
         _on_signals(asyncio.Event(), server)
         _announce(settings, host, port)
         await server.serve()
@@ -109,9 +109,10 @@ def worker_command(obj: Context) -> None:
 
     async def main() -> None:
         stop = asyncio.Event()
+        worker = Worker(settings)
         _on_signals(stop)
         click.echo("worker: watching content/, scheduling digests, draining the outbox")
-        await Worker(settings).run(stop)
+        await worker.run(stop)
 
     asyncio.run(main())
 
@@ -120,7 +121,7 @@ async def serve_and_work(worker: Worker, server: uvicorn.Server, stop: asyncio.E
     """``publisher run``: the web server and the worker on one loop until the server stops.
 
     The worker runs supervised, and its supervisor is the one the server's ``/healthz`` asks
-    (see :func:`_server`): the site is never served with a worker that silently stopped.
+    (see :func:`web_server`): the site is never served with a worker that silently stopped.
     """
     keep = worker.supervisor.keep
     working = asyncio.create_task(keep("worker", partial(worker.run, stop), stop))
@@ -143,7 +144,7 @@ def run_command(obj: Context, host: str, port: int) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         worker = Worker(settings)
-        server = _server(settings, host, port, worker.supervisor)
+        server = web_server(settings, host, port, worker.supervisor)
         _on_signals(stop, server)
         _announce(settings, host, port)
         await serve_and_work(worker, server, stop)

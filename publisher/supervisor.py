@@ -132,10 +132,6 @@ class Supervisor:
         if name in self.health:
             self._set(name, "stopped", 0)
 
-    def unhealthy(self) -> list[TaskHealth]:
-        """This process's tasks that keep failing."""
-        return [h for h in self.health.values() if h.state == "unhealthy"]
-
     def snapshot(self) -> list[TaskHealth]:
         """Every task's health, seen now."""
         now = self.clock()

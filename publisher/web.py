@@ -33,83 +33,24 @@ from publisher.conditional import Bodies, not_modified
 from publisher.config import Settings
 from publisher.confirmation import confirmation
 from publisher.errors import DeliveryError, PublisherError, StoreError
+from publisher.health import healthz_body, metrics_body, publish_body, status_body
 from publisher.issues import find_digest, open_issue
 from publisher.logs import publish_line
-from publisher.models import Problem, Subscriber
+from publisher.models import Subscriber
 from publisher.openapi import OPENAPI
-from publisher.outbox import Outbox, TaskHealth
+from publisher.outbox import Outbox
 from publisher.publish import publish
 from publisher.render import environment_for, render
-from publisher.scheduler import forecast
 from publisher.store import Store
 from publisher.subscribers import AddressError, normalise_address
-from publisher.supervisor import Supervisor, is_stale
+from publisher.supervisor import Supervisor
 from publisher.tokens import subscriber_id, verify, verify_confirm
 from publisher.transports import transport_for
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 INDEX = "index.html"
 CONFIRM_COOLDOWN = timedelta(hours=1)  # one confirmation mail per address and hour, at most
-RATE_WINDOW = timedelta(minutes=5)
 log = logging.getLogger(__name__)
-
-
-def _metric(name: str, kind: str, help: str, value: float) -> list[str]:
-    return [
-        f"# HELP publisher_{name} {help}",
-        f"# TYPE publisher_{name} {kind}",
-        f"publisher_{name} {value:g}",
-    ]
-
-
-def _label(value: str) -> str:
-    """A Prometheus label value: backslash, quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _task_metrics(rows: list[TaskHealth], now: datetime) -> list[str]:
-    """Gauges of the supervised tasks of live processes, and how many processes went silent."""
-    live = [row for row in rows if not is_stale(row.seen, now)]
-    gone = {row.process for row in rows} - {row.process for row in live}
-    lines = _metric(
-        "tasks_unhealthy",
-        "gauge",
-        "Supervised tasks that keep failing, in every live process.",
-        sum(row.state == "unhealthy" for row in live),
-    )
-    gauges: list[tuple[str, str, Callable[[TaskHealth], int]]] = [
-        ("task_unhealthy", "Whether a supervised task keeps failing.", _unhealthy),
-        ("task_failures", "Failures in a row of a supervised task.", lambda row: row.failures),
-    ]
-    for name, help, value in gauges:
-        lines += [f"# HELP publisher_{name} {help}", f"# TYPE publisher_{name} gauge"]
-        lines += [
-            f'publisher_{name}{{process="{_label(row.process)}",task="{_label(row.task)}"}} '
-            f"{value(row)}"
-            for row in live
-        ]
-    help = "Processes whose tasks stopped sending heartbeats (died without stopping)."
-    return lines + _metric("processes_silent", "gauge", help, len(gone))
-
-
-def _unhealthy(row: TaskHealth) -> int:
-    return int(row.state == "unhealthy")
-
-
-def _problem(problem: Problem) -> dict[str, str]:
-    return {
-        "path": problem.path,
-        "severity": problem.severity,
-        "field": problem.field,
-        "reason": problem.reason,
-        "hint": problem.hint,
-    }
-
-
-def _task(row: TaskHealth, now: datetime) -> dict[str, Any]:
-    found: dict[str, Any] = row._asdict()
-    found.update(changed=row.changed.isoformat(), seen=row.seen.isoformat())
-    return found | {"stale": is_stale(row.seen, now)}
 
 
 class Web:
@@ -298,16 +239,7 @@ class Web:
         report = await run_in_threadpool(publish, self.settings, now)
         self.publishes += 1
         log.info("API: %s", publish_line(report, time.monotonic() - began))
-        errors = [p for p in report.skipped if p.severity == "error"]
-        body: dict[str, Any] = {
-            "ok": not (errors or report.refused),
-            "new": report.new,
-            "updated": report.updated,
-            "removed": report.removed,
-            "written": len(report.written),
-            "refused": report.refused,
-            "problems": [_problem(p) for p in report.skipped],
-        }
+        body = publish_body(report)
         if "digest" in request.query_params:
             body["issue"] = await run_in_threadpool(self._open, request.query_params["digest"], now)
         return JSONResponse(body)
@@ -334,63 +266,15 @@ class Web:
         return JSONResponse(await run_in_threadpool(self._open, name, datetime.now(UTC)))
 
     async def api_status(self, request: Request) -> Response:
-        """What the store holds, the content problems and every process's tasks; a job whose
-        schedule cannot be computed is reported for that job."""
-
-        def status() -> dict[str, Any]:
-            now = datetime.now(UTC)
-            runs, schedule_errors = forecast(self.settings, now)
-            return {
-                "articles": self._article_count(),
-                "problems": [_problem(p) for p in self.store.problems()],
-                "tasks": [_task(row, now) for row in self.outbox.task_health()],
-                "outbox": self.outbox.counts(),
-                "next_runs": {job: [t.isoformat() for t in times] for job, times in runs.items()},
-                "schedule_errors": schedule_errors,
-                "last_runs": {job: t.isoformat() for job, t in self.outbox.last_runs().items()},
-            }
-
-        return JSONResponse(await run_in_threadpool(status))
-
-    def _article_count(self) -> int:
-        store = Store(self.store.engine)
-        with store.transaction():
-            return store.article_count()
+        """What the store holds, the content problems and every process's tasks."""
+        now = datetime.now(UTC)
+        body = await run_in_threadpool(status_body, self.settings, self.store, self.outbox, now)
+        return JSONResponse(body)
 
     async def metrics(self, request: Request) -> Response:
         """Prometheus text format: what the store holds, and this process's own counters."""
-
-        def gather() -> str:
-            articles = self._article_count()
-            problems = len(self.store.problems())
-            now = datetime.now(UTC)
-            window = now - RATE_WINDOW
-            activity = self.outbox.activity(window)
-            lines = [
-                *_metric("articles", "gauge", "Articles present in the store.", articles),
-                *_metric("content_problems", "gauge", "Content files with problems.", problems),
-                *_metric("issues_total", "counter", "Digest issues opened.", activity["issues"]),
-                *_metric(
-                    "publishes_total", "counter", "Publishes run by this process.", self.publishes
-                ),
-                "# HELP publisher_deliveries Deliveries by state.",
-                "# TYPE publisher_deliveries gauge",
-            ]
-            lines += [
-                f'publisher_deliveries{{state="{state}"}} {n}'
-                for state, n in self.outbox.counts().items()
-            ]
-            seconds = RATE_WINDOW.total_seconds()
-            rate = activity["sent"] / seconds
-            lines += _metric("send_rate", "gauge", "Messages sent a second, last 5 minutes.", rate)
-            failures = activity["failed"]
-            lines += _metric(
-                "send_failures", "gauge", "Deliveries failed, last 5 minutes.", failures
-            )
-            lines += _task_metrics(self.outbox.task_health(), now)
-            return "\n".join(lines) + "\n"
-
-        body = await run_in_threadpool(gather)
+        now = datetime.now(UTC)
+        body = await run_in_threadpool(metrics_body, self.store, self.outbox, self.publishes, now)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi(self, request: Request) -> Response:
@@ -404,16 +288,8 @@ class Web:
             await run_in_threadpool(self.outbox.counts)
         except StoreError as exc:
             return JSONResponse({"ok": False, "database": str(exc)}, 503)
-        health = self.health.snapshot() if self.health else []
-        tasks = {h.task: h.state for h in sorted(health)}
-        failing = [
-            {"task": h.task, "failures": h.failures, "last_error": h.last_error}
-            for h in health
-            if h.state == "unhealthy"
-        ]
-        if failing:
-            return JSONResponse({"ok": False, "failing": failing, "tasks": tasks}, 503)
-        return JSONResponse({"ok": True, "tasks": tasks})
+        body = healthz_body(self.health.snapshot() if self.health else [])
+        return JSONResponse(body, 200 if body["ok"] else 503)
 
     async def store_down(self, request: Request, exc: Exception) -> Response:
         """The one answer to a :class:`StoreError` on any route: 503 with the reason, and one

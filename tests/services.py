@@ -18,7 +18,7 @@ from typing import IO
 
 from publisher.config import Settings
 from publisher.scheduler import Worker
-from publisher.servicecli import _server, serve_and_work
+from publisher.servicecli import serve_and_work, web_server
 from tests.conftest import Project, clean_environ
 from tests.smtpserver import free_port
 
@@ -73,7 +73,7 @@ async def running(settings: Settings, worker: Worker | None = None) -> AsyncIter
     """``publisher run`` on a free port until the block ends."""
     worker = worker or fast(Worker(settings))
     port = free_port()
-    server = _server(settings, "127.0.0.1", port, worker.supervisor)
+    server = web_server(settings, "127.0.0.1", port, worker.supervisor)
     stop = asyncio.Event()
     service = asyncio.create_task(serve_and_work(worker, server, stop))
     try:

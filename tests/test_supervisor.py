@@ -62,7 +62,7 @@ def test_a_task_that_keeps_failing_is_unhealthy_and_recovers_once_it_runs_well()
         runs += 1
         if runs <= 3:
             raise OSError("content/ is gone")
-        unhealthy.extend(h.task for h in supervisor.unhealthy())
+        unhealthy.extend(h.task for h in supervisor.health.values() if h.state == "unhealthy")
         while supervisor.health["task"].state != "ok":  # noqa: ASYNC110 (until it ran well)
             await asyncio.sleep(0.01)
         recovered.set()
