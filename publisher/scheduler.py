@@ -277,13 +277,13 @@ class Worker:
         try:
             scheduler = self.scheduler()
             log.info("leading: scheduling %d jobs", len(scheduler.get_jobs()))
+            if self.settings.worker.watch:  # first: a file dropped during the catch-up is seen
+                watch = partial(self.watch, ending)
+                watching = asyncio.create_task(self.supervisor.keep("watcher", watch, ending))
             for job, run in zip(jobs(self.settings), self._runs(), strict=True):
                 await self.scheduled(job.id, run)  # what was missed while no worker led
             if not ending.is_set():
                 scheduler.start()
-            if self.settings.worker.watch and not ending.is_set():
-                watch = partial(self.watch, ending)
-                watching = asyncio.create_task(self.supervisor.keep("watcher", watch, ending))
             while not (ending.is_set() or stop.is_set()):
                 await pause(self.lead_every, ending, stop)
                 if not (ending.is_set() or stop.is_set()):

@@ -5,6 +5,7 @@ store, the readers' signed pages (RFC 8058 one-click unsubscribe), and the admin
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -445,3 +446,35 @@ def test_status_and_metrics_show_the_tasks_of_every_live_process(
     assert 'publisher_task_unhealthy{process="host-a:1",task="drain"} 1' in metrics
     assert 'publisher_task_failures{process="host-a:1",task="drain"} 4' in metrics
     assert "host-b:2" not in metrics and "publisher_processes_silent 1" in metrics
+
+
+def test_the_api_publish_says_when_a_file_never_settled(db_project: Project) -> None:
+    db_project.environ.update(
+        {
+            "PUBLISHER_ADMIN_TOKEN": TOKEN,
+            "PUBLISHER_CONTENT__SETTLE_SECONDS": "0.1",
+            "PUBLISHER_CONTENT__SETTLE_WAIT_SECONDS": "1",
+        }
+    )
+    growing = db_project.write("growing.md", "---\ntitle: Growing\nattribution: Us.\n---\n")
+    done = threading.Event()
+
+    def keep_writing() -> None:  # a copy that never finishes while the publish waits for it
+        with growing.open("a") as file:
+            while not done.wait(0.02):
+                file.write("more ")
+                file.flush()
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        with TestClient(create_app(db_project.settings())) as client:
+            answer = client.post("/api/publish", headers={"Authorization": f"Bearer {TOKEN}"})
+    finally:
+        done.set()
+        writer.join()
+    body = answer.json()
+    assert answer.status_code == 200 and body["ok"] is False
+    (problem,) = [p for p in body["problems"] if p["path"] == "growing.md"]
+    assert problem["severity"] == "error" and "still being written" in problem["reason"]
+    assert len(body["new"]) == 4  # the rest is published
