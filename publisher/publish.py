@@ -27,7 +27,8 @@ from publisher.models import Article, Problem, RunReport
 from publisher.pages import article_page, article_path
 from publisher.parallel import fan_out
 from publisher.render import environment_for, templates_signature
-from publisher.sources import ContentFile, ReadResult, read_article, scan
+from publisher.scan import ContentFile, scan
+from publisher.sources import Limits, ReadResult, read_article
 from publisher.store import SlugConflict, Store
 from publisher.websub import changed_feeds, ping
 
@@ -81,14 +82,17 @@ class Run:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def _as_is(recipe: tuple[list[Profile], ZoneInfo]) -> tuple[list[Profile], ZoneInfo]:
-    """Profiles and the zone travel to workers as they are (compiled patterns pickle)."""
+ReadState = tuple[list[Profile], ZoneInfo, Limits]
+
+
+def _as_is(recipe: ReadState) -> ReadState:
+    """Profiles, the zone and limits travel to workers as they are (compiled patterns pickle)."""
     return recipe
 
 
-def _read(state: tuple[list[Profile], ZoneInfo], item: ContentFile) -> ReadResult:
-    profiles, zone = state
-    return read_article(item.path, item.relative, profiles, zone)
+def _read(state: ReadState, item: ContentFile) -> ReadResult:
+    profiles, zone, limits = state
+    return read_article(item.path, item.relative, profiles, zone, limits)
 
 
 def _store_file(
@@ -119,8 +123,12 @@ def ingest(run: Run, reread: bool) -> Changes:
     """Read new and changed files into the store; withdraw articles whose file is gone."""
     settings, store, report = run.settings, run.store, run.report
     cached = store.file_states()
-    found = list(scan(settings.path(settings.content.dir), settings.content.settle_seconds))
+    found = list(scan(settings.path(settings.content.dir), settings.content.max_file_bytes))
     live = {item.relative if isinstance(item, ContentFile) else item.path for item in found}
+    # A folder that could not be listed (its problem's path ends in "/") hides its files this
+    # run; they are not gone, so their articles stay.
+    unlisted = tuple(p.path for p in found if isinstance(p, Problem) and p.path.endswith("/"))
+    live |= {path for path in cached if path.startswith(unlisted)}
     todo = []
     for item in found:
         if isinstance(item, Problem):
@@ -130,7 +138,8 @@ def ingest(run: Run, reread: bool) -> Changes:
         else:
             todo.append(item)
     changes = Changes(keep=not reread)
-    results = fan_out(_read, _as_is, (run.profiles, settings.zone), todo)
+    limits = Limits.from_settings(settings.content)
+    results = fan_out(_read, _as_is, (run.profiles, settings.zone, limits), todo)
     for done, (item, result) in enumerate(zip(todo, results, strict=True), 1):
         _store_file(run, item, result, live, changes)
         run.progress("read", done, len(todo))

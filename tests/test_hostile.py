@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import time
 from pathlib import Path
 
 import feedparser
@@ -338,18 +336,3 @@ def test_temporary_and_hidden_files_are_ignored(site: Project) -> None:
     assert outcome(report) == clean("good.md")
     assert report.skipped == []
     assert [page.name for page in (site.public / "articles").iterdir()] == ["a-good-article.html"]
-
-
-@pytest.mark.parametrize("age", [0, -3600], ids=["just-now", "in-the-future"])
-def test_a_file_still_being_written_is_skipped_until_it_settles(site: Project, age: int) -> None:
-    site.environ["PUBLISHER_CONTENT__SETTLE_SECONDS"] = "60"
-    settled = site.write("good.md", article_source())
-    hour_ago = time.time() - 3600
-    os.utime(settled, (hour_ago, hour_ago))
-    fresh = site.write("fresh.md", article_source(title='"Fresh article"'))
-    os.utime(fresh, (time.time() - age, time.time() - age))
-    report = site.publish()
-    assert report.new == ["good.md"]
-    [problem] = skipped(report, "fresh.md")
-    assert "still being written" in problem.reason and problem.severity == "warning"
-    assert not (site.public / "articles" / "fresh-article.html").exists()
