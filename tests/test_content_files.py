@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from datetime import date, datetime
@@ -261,24 +263,44 @@ def test_a_file_name_that_is_not_text_is_refused_by_name(tmp_path: Path) -> None
     assert all(isinstance(p, Problem) and "not UTF-8 text" in p.reason for p in found.values())
 
 
-@pytest.mark.skipif(AS_ROOT, reason="root reads whatever the permissions say")
+UNREADABLE_CHECK = """
+import json, sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+from publisher.models import Problem
+from publisher.scan import ContentFile, scan
+from publisher.sources import read_article
+found = {}
+for item in scan(Path(sys.argv[1]), 10_000_000):
+    if isinstance(item, Problem):
+        found[item.path] = [item.reason, item.hint]
+    else:
+        result = read_article(item.path, item.relative, [], ZoneInfo("UTC"))
+        found[item.relative] = [p.reason for p in result.problems]
+print(json.dumps(found))
+"""
+
+
 def test_an_unreadable_folder_and_file_are_problems(tmp_path: Path) -> None:
-    (tmp_path / "locked").mkdir()
-    (tmp_path / "secret.md").write_text(article_source())
-    (tmp_path / "secret.md").chmod(0)
-    (tmp_path / "locked").chmod(0)
+    """Root reads whatever the permissions say, so as root the check runs without the
+    capabilities that let it (setpriv drops them from the child's bounding set)."""
+    content = tmp_path / "content"
+    (content / "locked").mkdir(parents=True)
+    (content / "secret.md").write_text(article_source())
+    (content / "secret.md").chmod(0)
+    (content / "locked").chmod(0)
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if AS_ROOT else []
+    command = [*drop, sys.executable, "-c", UNREADABLE_CHECK, str(content)]
     try:
-        found = walk(tmp_path)
-        item = found["secret.md"]
-        assert isinstance(item, ContentFile)
-        assert problem_of(read(Path(item.path))).reason == "cannot read: Permission denied"
-        assert found["locked/"] == Problem(
-            "locked/",
-            "cannot read this folder: Permission denied",
-            "check its permissions; the files in it are not read",
-        )
+        done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
     finally:
-        (tmp_path / "locked").chmod(0o755)
+        (content / "locked").chmod(0o755)
+    found = json.loads(done.stdout)
+    assert found["secret.md"] == ["cannot read: Permission denied"]
+    assert found["locked/"] == [
+        "cannot read this folder: Permission denied",
+        "check its permissions; the files in it are not read",
+    ]
 
 
 # -- what the scan saw may be swapped before it is read -----------------------------------------
