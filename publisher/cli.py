@@ -18,8 +18,9 @@ from publisher.errors import PublisherError
 from publisher.mailcli import MAIL_COMMANDS
 from publisher.models import Problem, RunReport
 from publisher.publish import publish
+from publisher.scan import scan
 from publisher.servicecli import LONG_RUNNING, SERVICE_COMMANDS
-from publisher.sources import read_article, scan
+from publisher.sources import Limits, read_article
 from publisher.text import slugify
 
 
@@ -90,15 +91,19 @@ def publish_command(obj: Context) -> None:
 
 
 def check_content(settings: Settings) -> list[Problem]:
-    """Every problem of every content file, without touching the store or ``public/``."""
+    """Every problem of every content file, without touching the store or ``public/``.
+
+    The same walk and limits as a publish, so what ``check`` passes, ``publish`` reads.
+    """
     profiles = load_profiles(settings.path(settings.content.profiles_dir))
+    limits = Limits.from_settings(settings.content)
     problems: list[Problem] = []
     slugs: dict[str, str] = {}
-    for item in scan(settings.path(settings.content.dir), 0):
+    for item in scan(settings.path(settings.content.dir), limits.max_bytes):
         if isinstance(item, Problem):
             problems.append(item)
             continue
-        result = read_article(item.path, item.relative, profiles, settings.zone)
+        result = read_article(item.path, item.relative, profiles, settings.zone, limits)
         problems += result.problems
         if result.article is not None:
             slug = result.article.slug or slugify(result.article.title)

@@ -6,6 +6,7 @@ rebuild of unchanged content yields the same bytes (DESIGN invariant 3).
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from publisher.text import visible_text, xml_safe
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 ATOM_NS = "{http://www.w3.org/2005/Atom}"
+# Our own serialisation read back: no entities, no network, no cap on an article's size.
+_OWN_XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,14 @@ class Entry:
     def summary(self) -> str:
         """Computed once, though Atom, RSS and JSON each carry it."""
         return summary_of(self.article)
+
+    @property
+    def links(self) -> tuple[dict[str, str], ...]:
+        """Our page is the one alternate (and comes first); the original, if any, is related."""
+        ours = {"href": self.url, "rel": "alternate", "type": "text/html"}
+        if not self.article.source_url:
+            return (ours,)
+        return ours, {"href": self.article.source_url, "rel": "related", "type": "text/html"}
 
 
 @dataclass(frozen=True)
@@ -90,19 +101,21 @@ def _add_entry(fg: FeedGenerator, entry: Entry) -> None:
         fe.dc.dc_creator(xml_safe(article.author))
     fe.published(article.published)
     fe.updated(article.updated or article.published)
+    fe.link(list(entry.links))  # RSS's <link> is the alternate: ours
     if article.source_url:
-        fe.link(href=article.source_url, rel="related", type="text/html")
         fe.source(
             url=article.source_url,
             title=xml_safe(article.original_source or article.site or article.source_url),
         )
-    fe.link(href=entry.url, rel="alternate", type="text/html")
     for tag in article.tags:
         fe.category(term=xml_safe(tag))
     rights = xml_safe(visible_text(article.attribution))
     fe.rights(rights)
     fe.dc.dc_rights(rights)
-    fe.description(entry.summary)
+    fe.summary(entry.summary, type="text")
+    # RSS descriptions are HTML: the plain-text summary is escaped as HTML here, and feedgen then
+    # escapes that as XML, so a reader sees the summary's "<" and "&" as text, not as markup.
+    fe.description(html.escape(entry.summary, quote=False))
     fe.content(xml_safe(entry.content_html), type="html")
 
 
@@ -126,8 +139,26 @@ def _links(feed: Feed, filename: str) -> FeedGenerator:
     return fg
 
 
+def _xml(root: etree._Element) -> bytes:
+    return bytes(etree.tostring(root, pretty_print=True, encoding="UTF-8", xml_declaration=True))
+
+
 def _atom(feed: Feed) -> bytes:
-    return bytes(_links(feed, "atom.xml").atom_str(pretty=True))
+    """Atom, with each entry's links as given.
+
+    feedgen 1.0 writes an entry's links with their ``href`` alone (lkiesow/python-feedgen#135:
+    ``atom_entry`` reads rel, type, hreflang, title and length from the element it has just made
+    instead of from the link), so the link to the original became a second alternate: invalid
+    Atom, and readers that take the first link opened the original site instead of ours. The
+    links come out in the order given, so their attributes are put back here. The ``<source>``
+    element's own link (an alternate, as it should be) is not the entry's and is left alone.
+    """
+    root = etree.fromstring(bytes(_links(feed, "atom.xml").atom_str(pretty=True)), _OWN_XML)
+    for element, entry in zip(root.iterfind(f"{ATOM_NS}entry"), feed.entries, strict=True):
+        links = element.findall(f"{ATOM_NS}link")
+        for link, attributes in zip(links, entry.links, strict=True):
+            link.attrib.update(attributes)
+    return _xml(root)
 
 
 def _rss(feed: Feed) -> bytes:
@@ -135,12 +166,12 @@ def _rss(feed: Feed) -> bytes:
     if not feed.hub:
         return body
     # feedgen writes only the self link into RSS; WebSub wants the hub beside it.
-    root = etree.fromstring(body)
+    root = etree.fromstring(body, _OWN_XML)
     channel = root.find("channel")
     assert channel is not None
     hub = etree.Element(f"{ATOM_NS}link", href=feed.hub, rel="hub")
     channel.insert(list(channel).index(channel.find(f"{ATOM_NS}link")) + 1, hub)
-    return bytes(etree.tostring(root, pretty_print=True, encoding="UTF-8", xml_declaration=True))
+    return _xml(root)
 
 
 def _rfc3339(value: datetime) -> str:

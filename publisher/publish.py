@@ -37,8 +37,9 @@ from publisher.pages import article_page, article_path
 from publisher.parallel import fan_out
 from publisher.records import Upserted
 from publisher.render import environment_for, templates_signature
+from publisher.scan import ContentFile, scan
 from publisher.settle import settle
-from publisher.sources import ContentFile, ReadResult, read_article, scan
+from publisher.sources import Limits, ReadResult, read_article
 from publisher.store import SlugConflict, Store
 from publisher.websub import changed_feeds, ping
 
@@ -83,14 +84,17 @@ class Run:
         return {m.astimezone(self.settings.zone).year for m in moments if m is not None}
 
 
-def _as_is(recipe: tuple[list[Profile], ZoneInfo]) -> tuple[list[Profile], ZoneInfo]:
-    """Profiles and the zone travel to workers as they are (compiled patterns pickle)."""
+ReadState = tuple[list[Profile], ZoneInfo, Limits]
+
+
+def _as_is(recipe: ReadState) -> ReadState:
+    """Profiles, the zone and limits travel to workers as they are (compiled patterns pickle)."""
     return recipe
 
 
-def _read(state: tuple[list[Profile], ZoneInfo], item: ContentFile) -> ReadResult:
-    profiles, zone = state
-    return read_article(item.path, item.relative, profiles, zone)
+def _read(state: ReadState, item: ContentFile) -> ReadResult:
+    profiles, zone, limits = state
+    return read_article(item.path, item.relative, profiles, zone, limits)
 
 
 def _note_change(run: Run, done: Upserted) -> None:
@@ -147,8 +151,12 @@ def ingest(run: Run, reread: bool, wait: float | None) -> None:
     whose file is gone."""
     settings, store, report = run.settings, run.store, run.report
     cached = store.file_states()
-    found = list(scan(settings.path(settings.content.dir), 0))
+    found = list(scan(settings.path(settings.content.dir), settings.content.max_file_bytes))
     live = {item.relative if isinstance(item, ContentFile) else item.path for item in found}
+    # A folder that could not be listed (its problem's path ends in "/") hides its files this
+    # run; they are not gone, so their articles stay.
+    unlisted = tuple(p.path for p in found if isinstance(p, Problem) and p.path.endswith("/"))
+    live |= {path for path in cached if path.startswith(unlisted)}
     todo = []
     for item in found:
         if isinstance(item, Problem):
@@ -158,7 +166,8 @@ def ingest(run: Run, reread: bool, wait: float | None) -> None:
         else:
             todo.append(item)
     ready = _settled(run, todo, wait)
-    results = fan_out(_read, _as_is, (run.profiles, settings.zone), ready)
+    limits = Limits.from_settings(settings.content)
+    results = fan_out(_read, _as_is, (run.profiles, settings.zone, limits), ready)
     done = 0
     # The chunk is read (in workers, for large batches) before its transaction opens.
     for chunk in chunks(zip(ready, results, strict=True), CHUNK):

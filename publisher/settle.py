@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from publisher.sources import ContentFile
+from publisher.scan import ContentFile
 
 MIN_LOOK = 0.05  # seconds between looks when settle_seconds is 0 (tests, trusted writers)
 

@@ -1,15 +1,15 @@
 """Content files → :class:`Article` values, or problems naming the file and what to do.
 
-Reading never raises for a bad file: :func:`read_article` returns the problems it found, so one
-broken file is reported while the rest of the batch is published (DESIGN invariant 5).
+Reading never raises, whatever the bytes: :func:`read_article` returns the problems it found,
+so one broken file is reported while the rest of the batch is published (DESIGN invariant 5).
+Which files to read, and reading their bytes safely, is :mod:`publisher.scan`'s part.
 """
 
 from __future__ import annotations
 
-import os
+import logging
 import re
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from datetime import time as clock_time
@@ -19,25 +19,82 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from markdown_it_pyrs import MarkdownIt
+from yaml.constructor import SafeConstructor
 
 from publisher.capture import Capture, CaptureError, Profile, extract
+from publisher.config import ContentSettings
 from publisher.models import Article, Problem
-from publisher.text import one_line, slugify, xml_safe
+from publisher.scan import Refused, read_bounded
+from publisher.text import is_visible_token, is_web_url, one_line, slugify, xml_safe
 
-CONTENT_SUFFIXES = frozenset({".md", ".markdown", ".html", ".htm", ".txt"})
+log = logging.getLogger(__name__)
+
 _CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\r\x0c")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-TEMPORARY_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".swp", ".swx", ".crdownload", "~")
 FRONT_MATTER_FIELDS = frozenset(
     {
         "title", "author", "date", "updated", "site", "source", "source_url", "tags",
         "attribution", "disclaimer", "credits", "author_bio", "slug", "summary",
-        "original_published",
+        "original_published", "id",
     }
 )  # fmt: skip
+# Four-digit years, far enough from datetime's limits that no zone shift, listing or digest
+# arithmetic on a date can overflow later (a year-1 or year-9999 date crashed the publish).
+YEARS = (1000, 9000)
+DATE_HINT = "write it as 2024-03-01, or 2024-03-01T09:30:00+01:00"
+# An article's own permanent id (RFC 4151 tag: or RFC 8141 urn:; http(s) URLs are checked apart).
+_TAG_URI = re.compile(r"tag:[^\s,:/]+,[0-9]{4}(-[0-9]{2}){0,2}:.*", re.IGNORECASE)
+_URN = re.compile(r"urn:[a-z0-9][a-z0-9-]{0,30}[a-z0-9]:.+", re.IGNORECASE)
+ID_HINT = "use a tag: URI (tag:example.org,2024:my-article), a urn: (urn:uuid:…) or an http(s) URL"
+MAX_ID_LENGTH = 500  # what the store keeps of an id
 _MARKDOWN = MarkdownIt("commonmark").enable("table").enable("strikethrough")
-# libyaml's loader when present: the pure-Python one dominates reading a large batch.
-SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader — libyaml's when present: the pure-Python one dominates reading a large
+    batch — except that a timestamp or an integer Python cannot make stays text.
+
+    ``date: 2024-13-45`` matches YAML's timestamp pattern, and the stock loader raises
+    ``ValueError`` from inside ``yaml.load`` (PITFALLS 64), as it does for an integer of more
+    than 4,300 digits: the file could not even say which field is wrong. As text, the value
+    reaches the field's own check, which names the field.
+    """
+
+
+def _or_text(
+    construct: Callable[[Any, yaml.ScalarNode], Any],
+) -> Callable[[Any, yaml.ScalarNode], Any]:
+    """A constructor that gives the scalar's text where ``construct`` raises."""
+
+    def load(loader: Any, node: yaml.ScalarNode) -> Any:
+        try:
+            return construct(loader, node)
+        except (ValueError, OverflowError):
+            return loader.construct_scalar(node)
+
+    return load
+
+
+_Loader.add_constructor(
+    "tag:yaml.org,2002:timestamp", _or_text(SafeConstructor.construct_yaml_timestamp)
+)
+_Loader.add_constructor("tag:yaml.org,2002:int", _or_text(SafeConstructor.construct_yaml_int))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one file may hold before it is refused: bytes read, and tags (each tag is a page
+    and a feed, so a thousand of them make one article cost minutes)."""
+
+    max_bytes: int
+    max_tags: int
+
+    @classmethod
+    def from_settings(cls, content: ContentSettings) -> Limits:
+        return cls(content.max_file_bytes, content.max_tags)
+
+
+DEFAULT_LIMITS = Limits.from_settings(ContentSettings())
 
 
 @dataclass
@@ -46,24 +103,6 @@ class ReadResult:
 
     article: Article | None
     problems: list[Problem] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class ContentFile:
-    """A file under ``content/`` that looks settled enough to read."""
-
-    path: str
-    relative: str
-    mtime_ns: int
-    size: int
-
-
-class _Refused(Exception):
-    """Internal: stop reading this file with an error reason and hint."""
-
-    def __init__(self, reason: str, hint: str = "") -> None:
-        super().__init__(reason)
-        self.reason, self.hint = reason, hint
 
 
 def render_markdown(text: str) -> str:
@@ -75,41 +114,10 @@ def render_markdown(text: str) -> str:
     return str(_MARKDOWN.render(text))
 
 
-def is_temporary(name: str) -> bool:
-    """Editor swap files, partial downloads and hidden files are never content."""
-    return name.startswith((".", "#", "~")) or name.endswith(TEMPORARY_SUFFIXES)
-
-
-def scan(content_dir: Path, settle_seconds: float) -> Iterator[ContentFile | Problem]:
-    """Every content file under ``content_dir``, or a problem for files not to read this run.
-
-    Settling compares modification times with the file system's own clock, not the run's
-    (possibly fixed) clock: both sides of the comparison must come from the same source.
-    Plain strings and ``scandir`` keep a scan of ten thousand files to a few tens of ms.
-    """
-    yield from _scan_folder(str(content_dir), "", time.time() - settle_seconds)
-
-
-def _scan_folder(
-    folder: str, prefix: str, settled_before: float
-) -> Iterator[ContentFile | Problem]:
-    with os.scandir(folder) as found:
-        entries = sorted(found, key=lambda entry: entry.name)
-    for entry in entries:
-        relative = prefix + entry.name
-        if is_temporary(entry.name):
-            continue
-        if entry.is_dir():
-            yield from _scan_folder(entry.path, relative + "/", settled_before)
-        elif os.path.splitext(entry.name)[1].lower() not in CONTENT_SUFFIXES:
-            yield Problem(relative, "unsupported file type", "use .md, .html or .txt", "warning")
-        else:
-            stat = entry.stat()
-            if stat.st_mtime > settled_before:
-                reason = "still being written; skipped until it settles"
-                yield Problem(relative, reason, "", "warning")
-            else:
-                yield ContentFile(entry.path, relative, stat.st_mtime_ns, stat.st_size)
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as a message quotes it: its repr, cut short (a 5 MB title is not echoed)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def looks_binary(raw: bytes) -> bool:
@@ -133,9 +141,9 @@ def looks_binary(raw: bytes) -> bool:
 def decode(raw: bytes) -> tuple[str, list[str]]:
     """Bytes → text with LF newlines; UTF-8 (BOM or not), else Windows-1252 with a warning."""
     if not raw.strip():
-        raise _Refused("empty file", "write the article, or remove the file")
+        raise Refused("empty file", "write the article, or remove the file")
     if looks_binary(raw):
-        raise _Refused("binary file, not text", "content/ takes .md, .html and .txt articles")
+        raise Refused("binary file, not text", "content/ takes .md, .html and .txt articles")
     warnings = []
     try:
         text = raw.decode("utf-8-sig")
@@ -153,30 +161,37 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         return {}, text
     end = text.find("\n---", 3)
     if end < 0:
-        raise _Refused("front matter has no closing '---' line")
+        raise Refused("front matter has no closing '---' line")
     try:
-        meta = yaml.load(text[4:end], Loader=SafeLoader) or {}  # noqa: S506 (a safe loader)
+        meta = yaml.load(text[4:end], Loader=_Loader) or {}  # noqa: S506 (a safe loader)
     except yaml.YAMLError as exc:
-        raise _Refused(f"front matter is not valid YAML: {' '.join(str(exc).split())}") from exc
+        raise Refused(f"front matter is not valid YAML: {' '.join(str(exc).split())}") from exc
     if not isinstance(meta, dict):
-        raise _Refused("front matter must be a mapping of field: value")
+        raise Refused("front matter must be a mapping of field: value")
     rest = text[end + 4 :]
     return meta, rest.split("\n", 1)[1] if "\n" in rest else ""
 
 
 def _as_datetime(value: Any, key: str, zone: ZoneInfo) -> datetime:
     """A front-matter or byline date as an aware UTC datetime; naive ones are in the site zone."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError as exc:
-            raise _Refused(f"{key}: {value!r} is not a date", "write it as 2024-03-01") from exc
-    if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime.combine(value, clock_time(), zone)
-    if not isinstance(value, datetime):
-        raise _Refused(f"{key}: expected a date, got {value!r}", "write it as 2024-03-01")
-    aware: datetime = value if value.tzinfo else value.replace(tzinfo=zone)
-    return aware.astimezone(ZoneInfo("UTC"))
+    try:
+        when = datetime.fromisoformat(value.strip()) if isinstance(value, str) else value
+        if isinstance(when, date) and not isinstance(when, datetime):
+            when = datetime.combine(when, clock_time(), zone)
+        if not isinstance(when, datetime):
+            raise Refused(f"{key}: expected a date, got {shown(value)}", DATE_HINT, key)
+        utc = (when if when.tzinfo else when.replace(tzinfo=zone)).astimezone(ZoneInfo("UTC"))
+    except (ValueError, OverflowError) as exc:  # not a date, or one UTC cannot hold (year 1)
+        raise Refused(f"{key}: {shown(_written(value))} is not a date", DATE_HINT, key) from exc
+    if not YEARS[0] <= utc.year <= YEARS[1]:
+        reason = f"{key}: {shown(_written(value))} is out of range"
+        raise Refused(reason, f"a year from {YEARS[0]} to {YEARS[1]}", key)
+    return utc
+
+
+def _written(value: Any) -> Any:
+    """A date as the file wrote it, not as Python prints it."""
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def _as_date(value: Any, key: str, zone: ZoneInfo) -> date:
@@ -191,15 +206,23 @@ def _text_list(value: Any, key: str) -> tuple[str, ...]:
     if isinstance(items, str):
         items = [items]
     if not isinstance(items, list) or not all(isinstance(i, str | int | float) for i in items):
-        raise _Refused(f"{key}: expected text or a list of text")
-    return tuple(s for s in (" ".join(xml_safe(str(i)).split()) for i in items) if s)
+        raise Refused(f"{key}: expected text or a list of text", field=key)
+    return tuple(s for s in (" ".join(_as_str(i, key).split()) for i in items) if s)
 
 
 def _text(meta: dict[str, Any], key: str) -> str:
     value = meta.get(key, "")
     if not isinstance(value, str | int | float):
-        raise _Refused(f"{key}: expected text, got {type(value).__name__}")
-    return xml_safe(str(value)).strip()
+        raise Refused(f"{key}: expected text, got {type(value).__name__}", field=key)
+    return _as_str(value, key).strip()
+
+
+def _as_str(value: str | float, key: str) -> str:
+    """A scalar as XML-safe text; an integer too long to print is refused, not a crash."""
+    try:
+        return xml_safe(str(value))
+    except ValueError as exc:  # int has more digits than sys.get_int_max_str_digits()
+        raise Refused(f"{key}: a number too long to be text", "quote it", key) from exc
 
 
 def _capture_fields(capture: Capture, zone: ZoneInfo) -> dict[str, Any]:
@@ -219,17 +242,56 @@ def _capture_fields(capture: Capture, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def _build(meta: dict[str, Any], body_html: str, relative: str, zone: ZoneInfo) -> Article:
+def _tags(meta: dict[str, Any], limits: Limits) -> tuple[str, ...]:
+    tags = tuple(dict.fromkeys(_text_list(meta.get("tags"), "tags")))
+    if len(tags) > limits.max_tags:
+        reason = f"tags: {len(tags)} tags, more than the limit of {limits.max_tags}"
+        raise Refused(reason, "keep the telling ones, or raise content.max_tags", "tags")
+    return tags
+
+
+def _verbatim(meta: dict[str, Any], key: str) -> str:
+    """Text as written, for a value to check: a URL with a control character is refused, not
+    quietly changed into another URL by :func:`xml_safe`."""
+    value = meta.get(key, "")
+    return value.strip() if isinstance(value, str) else _text(meta, key)
+
+
+def _source_url(meta: dict[str, Any]) -> str:
+    url = _verbatim(meta, "source_url")
+    if url and not is_web_url(url):
+        hint = "give the original's full address, e.g. https://example.org/article"
+        raise Refused(f"source_url: {shown(url)} is not an http(s) URL", hint, "source_url")
+    return url
+
+
+def _uid(meta: dict[str, Any]) -> str:
+    """The article's own permanent id (``id:``), or "" for the store to mint one."""
+    uid = _verbatim(meta, "id")
+    if not uid:
+        return ""
+    if len(uid) > MAX_ID_LENGTH:
+        raise Refused(f"id: longer than {MAX_ID_LENGTH} characters", ID_HINT, "id")
+    uri = is_visible_token(uid) and (_TAG_URI.fullmatch(uid) or _URN.fullmatch(uid))
+    if not (uri or is_web_url(uid)):
+        raise Refused(f"id: {shown(uid)} is not a tag:, urn: or http(s) URI", ID_HINT, "id")
+    return uid
+
+
+def _build(
+    meta: dict[str, Any], body_html: str, relative: str, zone: ZoneInfo, limits: Limits
+) -> Article:
     title = one_line(_text(meta, "title"))
     if not title:
-        raise _Refused("no title", "set `title:` in the front matter")
+        raise Refused("no title", "set `title:` in the front matter", "title")
     if not body_html.strip():
-        raise _Refused("title only: the article has no body")
+        raise Refused("title only: the article has no body")
     attribution = " ".join(_text(meta, "attribution").split())
     if not attribution:
-        raise _Refused("no attribution", "set `attribution:` (who wrote it, where it first ran)")
+        hint = "set `attribution:` (who wrote it, where it first ran)"
+        raise Refused("no attribution", hint, "attribution")
     if meta.get("date") is None:
-        raise _Refused("no date", "set `date:` in the front matter, e.g. 2024-03-01")
+        raise Refused("no date", "set `date:` in the front matter, e.g. 2024-03-01", "date")
     published = _as_datetime(meta["date"], "date", zone)
     updated = _as_datetime(meta["updated"], "updated", zone) if meta.get("updated") else None
     original = meta.get("original_published")
@@ -244,13 +306,14 @@ def _build(meta: dict[str, Any], body_html: str, relative: str, zone: ZoneInfo) 
         disclaimer=_text_list(meta.get("disclaimer"), "disclaimer"),
         credits=_text_list(meta.get("credits"), "credits"),
         author_bio=_text(meta, "author_bio"),
-        tags=tuple(dict.fromkeys(_text_list(meta.get("tags"), "tags"))),
+        tags=_tags(meta, limits),
         site=one_line(_text(meta, "site")),
         original_source=one_line(_text(meta, "source")),
         original_published=_as_date(original, "original_published", zone) if original else None,
-        source_url=_text(meta, "source_url"),
+        source_url=_source_url(meta),
         summary=one_line(_text(meta, "summary")),
         source_path=relative,
+        uid=_uid(meta),
     )
 
 
@@ -259,11 +322,11 @@ def _read_capture(
 ) -> tuple[dict[str, Any], str, list[Problem]]:
     profile = next((p for p in profiles if p.detect.search(text)), None)
     if profile is None:
-        raise _Refused("no source profile recognises this capture", "add one in config/sources/")
+        raise Refused("no source profile recognises this capture", "add one in config/sources/")
     try:
         capture = extract(text, profile)
     except CaptureError as exc:
-        raise _Refused(str(exc), f"see the {profile.name} profile in config/sources/") from exc
+        raise Refused(str(exc), f"see the {profile.name} profile in config/sources/") from exc
     fields = {**_capture_fields(capture, zone), **meta}
     if not fields.get("date"):
         fields.pop("date", None)
@@ -279,35 +342,59 @@ def _read_capture(
 
 
 def read_article(
-    path: Path | str, relative: str, profiles: list[Profile], zone: ZoneInfo
+    path: Path | str,
+    relative: str,
+    profiles: list[Profile],
+    zone: ZoneInfo,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> ReadResult:
-    """Read one content file; errors and warnings name the file."""
-    path = Path(path)
+    """Read one content file; errors and warnings name the file. Never raises.
+
+    ``path`` is what to open, ``relative`` the name the operator sees (its suffix says the
+    format). Anything unforeseen becomes this file's problem too, its traceback logged at DEBUG:
+    one file's surprise never stops the batch.
+    """
     problems: list[Problem] = []
     try:
-        text, warnings = decode(path.read_bytes())
-        problems += [Problem(relative, w, "", "warning") for w in warnings]
-        meta, body = split_front_matter(text)
-        unknown = ", ".join(sorted(str(key) for key in set(meta) - FRONT_MATTER_FIELDS))
-        if unknown:
-            hint = f"known: {', '.join(sorted(FRONT_MATTER_FIELDS))}"
-            problems.append(
-                Problem(
-                    relative, f"unknown front-matter fields ignored: {unknown}", hint, "warning"
-                )
-            )
-        meta = {k: v for k, v in meta.items() if k in FRONT_MATTER_FIELDS}
-        suffix = path.suffix.lower()
-        if suffix == ".txt":
-            meta, body, found = _read_capture(meta, body, profiles, zone)
-            problems += [Problem(relative, p.reason, p.hint, p.severity) for p in found]
-        elif suffix in (".md", ".markdown"):
-            body = render_markdown(body)
-        article = _build(meta, body, relative, zone)
-    except _Refused as refused:
-        problems.append(Problem(relative, refused.reason, refused.hint))
+        article = _read(str(path), relative, profiles, zone, limits, problems)
+    except Refused as refused:
+        problems.append(Problem(relative, refused.reason, refused.hint, field=refused.field))
         return ReadResult(None, problems)
     except OSError as exc:
-        problems.append(Problem(relative, f"cannot read: {exc.strerror}"))
+        reason = f"cannot read: {exc.strerror or exc}"
+        problems.append(Problem(relative, reason, "check the file and its permissions"))
+        return ReadResult(None, problems)
+    except Exception as exc:  # the last resort that keeps the batch going
+        log.debug("reading %s failed", relative, exc_info=True)
+        reason = f"could not be read: {type(exc).__name__}: {one_line(str(exc))[:200]}"
+        hint = "an unexpected error; the debug log has its traceback"
+        problems.append(Problem(relative, reason, hint))
         return ReadResult(None, problems)
     return ReadResult(article, problems)
+
+
+def _read(
+    path: str,
+    relative: str,
+    profiles: list[Profile],
+    zone: ZoneInfo,
+    limits: Limits,
+    problems: list[Problem],
+) -> Article:
+    """The article of one file, adding its warnings to ``problems``."""
+    text, warnings = decode(read_bounded(path, limits.max_bytes))
+    problems += [Problem(relative, w, "", "warning") for w in warnings]
+    meta, body = split_front_matter(text)
+    unknown = ", ".join(sorted(one_line(str(key))[:40] for key in set(meta) - FRONT_MATTER_FIELDS))
+    if unknown:
+        reason = f"unknown front-matter fields ignored: {unknown}"
+        hint = f"known: {', '.join(sorted(FRONT_MATTER_FIELDS))}"
+        problems.append(Problem(relative, reason, hint, "warning"))
+    meta = {k: v for k, v in meta.items() if k in FRONT_MATTER_FIELDS}
+    suffix = Path(relative).suffix.lower()
+    if suffix == ".txt":
+        meta, body, found = _read_capture(meta, body, profiles, zone)
+        problems += [Problem(relative, p.reason, p.hint, p.severity) for p in found]
+    elif suffix in (".md", ".markdown"):
+        body = render_markdown(body)
+    return _build(meta, body, relative, zone, limits)

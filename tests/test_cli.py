@@ -101,3 +101,15 @@ def test_config_shows_every_setting(project: Project) -> None:
     result = _run(project, "config")
     assert "site.timezone = 'Europe/Berlin'" in result.stdout
     assert "env DATABASE_URL or PUBLISHER_DATABASE__URL" in result.stdout
+
+
+def test_files_copied_right_before_a_publish_are_published(project: Project) -> None:
+    """Scripts and cron jobs run `cp a.md content/ && publisher publish`: nothing is skipped."""
+    from tests.corpus import article_text
+
+    for number in range(3):
+        project.write(f"fresh-{number}.md", article_text(number))
+    result = _run(project, "publish", env={"PUBLISHER_CONTENT__SETTLE_SECONDS": "2"})
+    assert result.returncode == 0, result.stdout
+    assert "articles: 7 new, 0 updated, 0 unchanged, 0 removed" in result.stdout
+    assert "still being written" not in result.stdout

@@ -168,3 +168,13 @@ def test_config_never_prints_the_password(project: Project) -> None:
     shown = _run(project, "config", env={"SMTP_PASSWORD": "hunter2"}).stdout
     assert "hunter2" not in shown
     assert "smtp.password = '(set; hidden)'" in shown
+
+
+def test_a_digest_right_after_copying_a_file_carries_it(project: Project) -> None:
+    from tests.corpus import article_text
+
+    _run(project, "subscribers", "add", "ada@example.com")
+    project.write("just-copied.md", article_text(7))
+    done = _run(project, "digest", "daily", env={"PUBLISHER_CONTENT__SETTLE_SECONDS": "2"})
+    assert done.returncode == 0, done.stderr
+    assert "with 5 articles for 1 subscribers" in done.stdout

@@ -233,3 +233,20 @@ def test_renamed_file_keeps_its_id_and_its_page(db_project: Project) -> None:
     assert report.updated == ["2024-06-river-library.html"] and not report.removed
     assert (db_project.public / "atom.xml").read_text() == atom
     assert db_project.tree() == before
+
+
+def _parent(_state: None, _item: int) -> int:
+    return os.getppid()
+
+
+def _nothing(_recipe: None) -> None:
+    return None
+
+
+def test_workers_are_never_forked_from_the_publishing_process() -> None:
+    """A publish runs on a thread of the web server or the worker; ``fork`` there copies
+    other threads' held locks into the child (deadlock), so workers come from a forkserver."""
+    from publisher.parallel import THRESHOLD, fan_out
+
+    parents = set(fan_out(_parent, _nothing, None, range(THRESHOLD + 50)))
+    assert os.getpid() not in parents
