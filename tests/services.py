@@ -50,6 +50,16 @@ def fetch(
         return error.code, error.read()
 
 
+def wait_for(check: Callable[[], bool], seconds: float, what: str) -> float:
+    """Wait until ``check()`` holds, for what another process does; the seconds it took."""
+    began = time.monotonic()
+    while not check():
+        if time.monotonic() - began > seconds:
+            raise AssertionError(f"not within {seconds} s: {what}")
+        time.sleep(0.05)
+    return time.monotonic() - began
+
+
 async def until(check: Callable[[], Awaitable[bool]], seconds: float, what: str) -> float:
     """Wait until ``check()`` holds (something the test does not drive itself); the seconds
     it took."""

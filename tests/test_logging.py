@@ -12,15 +12,14 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from publisher.config import ConfigError
+from publisher.errors import ConfigError
 from publisher.logs import level_for
 from tests.conftest import Project, clean_environ
-from tests.services import fetch, wait_until_up
+from tests.services import fetch, wait_for, wait_until_up
 from tests.smtpserver import free_port
 from tests.test_cli import _run
 
@@ -28,14 +27,6 @@ TOKEN = "s3cret-admin-token"  # noqa: S105 (a test token)
 LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: \S")
 NAMELESS = "---\ntitle: Nobody Says\ndate: 2026-03-01\n---\nWhose words these are.\n"
 GOOD = "---\ntitle: Fresh Catch\ndate: 2026-03-01\nattribution: By the Harbor Wire.\n---\nNew.\n"
-
-
-def _wait(check: object, what: str, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.05)
 
 
 def test_the_service_logs_one_line_per_event_to_stderr(project: Project, tmp_path: Path) -> None:
@@ -57,13 +48,13 @@ def test_the_service_logs_one_line_per_event_to_stderr(project: Project, tmp_pat
                 status = json.loads(fetch(f"{base}/api/status", headers)[1])
                 return [p["path"] for p in status["problems"]]
 
-            _wait(lambda: fetch(f"{base}/atom.xml")[0] == 200, "the site published")
+            wait_for(lambda: fetch(f"{base}/atom.xml")[0] == 200, 15, "the site published")
             project.write("nameless.md", NAMELESS)
-            _wait(lambda: problems() == ["nameless.md"], "the problem stored")
+            wait_for(lambda: problems() == ["nameless.md"], 15, "the problem stored")
             project.write("fresh.md", GOOD)  # another publish, the problem still there
-            _wait(lambda: b"Fresh Catch" in fetch(f"{base}/atom.xml")[1], "the new file")
+            wait_for(lambda: b"Fresh Catch" in fetch(f"{base}/atom.xml")[1], 15, "the new file")
             (project.root / "content" / "nameless.md").unlink()
-            _wait(lambda: problems() == [], "the problem gone")
+            wait_for(lambda: problems() == [], 15, "the problem gone")
         finally:
             service.send_signal(signal.SIGTERM)
             service.wait(timeout=30)
