@@ -6,6 +6,7 @@ so a publish that finds it current pays no import of Alembic.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +27,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _as_store_error(context: ExceptionContext) -> None:
-    """An environment fault (server gone, disk full, locked too long) becomes a
-    :class:`StoreError` of one line, naming the store but never the statement or its
-    parameters (they may hold subscribers' addresses). Programming errors pass through."""
-    error = context.sqlalchemy_exception
-    if not (context.is_disconnect or isinstance(error, OperationalError | InterfaceError)):
-        return
-    where = context.engine.url.render_as_string(hide_password=True) if context.engine else "?"
-    reason = " ".join(str(context.original_exception).split()) or type(error).__name__
-    raise StoreError(f"database {where}: {reason}") from error
+def _store_errors(where: str) -> Callable[[ExceptionContext], None]:
+    """A ``handle_error`` hook: an environment fault (server gone, disk full, locked too long)
+    becomes a :class:`StoreError` of one line, naming the store (``where``: its URL without
+    the password) but never the statement or its parameters (they may hold subscribers'
+    addresses). Programming errors pass through."""
+
+    def as_store_error(context: ExceptionContext) -> None:
+        error = context.sqlalchemy_exception
+        if not (context.is_disconnect or isinstance(error, OperationalError | InterfaceError)):
+            return
+        reason = " ".join(str(context.original_exception).split()) or type(error).__name__
+        raise StoreError(f"database {where}: {reason}") from error
+
+    return as_store_error
 
 
 def create_store_engine(url: str) -> Engine:
@@ -59,7 +64,8 @@ def create_store_engine(url: str) -> Engine:
                 raise StoreError(f"database folder {folder}: {exc.strerror}") from exc
         engine = create_engine(parsed)
         event.listen(engine, "connect", _sqlite_pragmas)
-    event.listen(engine, "handle_error", _as_store_error)
+    safe = parsed.render_as_string(hide_password=True)
+    event.listen(engine, "handle_error", _store_errors(safe))
     return engine
 
 

@@ -35,6 +35,7 @@ from publisher.confirmation import confirmation
 from publisher.errors import DeliveryError, PublisherError, StoreError
 from publisher.health import healthz_body, metrics_body, publish_body, status_body
 from publisher.issues import find_digest, open_issue
+from publisher.locks import LockTimeout
 from publisher.logs import publish_line
 from publisher.models import Subscriber
 from publisher.openapi import OPENAPI
@@ -227,6 +228,9 @@ class Web:
                 return await endpoint(request)
             except StoreError:
                 raise  # the environment's fault, not the request's: 503 (see store_down)
+            except LockTimeout as exc:  # another publish is still running: come back later
+                body = {"error": str(exc), "hint": exc.hint}
+                return JSONResponse(body, 503, {"Retry-After": "30"})
             except PublisherError as exc:
                 return JSONResponse({"error": str(exc), "hint": exc.hint}, 422)
 
