@@ -7,11 +7,12 @@ so what fires is cron's meaning and not a scheduler's reading of the text
 (:func:`publisher.digest.cron_trigger` hands APScheduler these sets).
 
 The grammar is Vixie cron's: per field a comma list of ``*``, ``n``, ``a-b``, each with an
-optional ``/step`` (``a/step`` runs from ``a`` to the end of the field); month names
-``jan`` to ``dec`` and weekday names ``sun`` to ``sat`` wherever a number goes; day of week 0 and 7
-both mean Sunday. As in cron, when both day fields are restricted (neither starts with ``*``)
-a day matches when *either* does. A step larger than its range, an empty list item and a line
-that can never fire (``0 0 30 2 *``) are refused as the mistakes they are.
+optional ``/step`` (``a/step`` runs from ``a`` to the end of the field); month names ``jan`` to
+``dec`` and weekday names ``sun`` to ``sat`` wherever a number goes (a range is of two numbers or
+two names); day of week 0 and 7 both mean Sunday. As in cron, when both day fields are restricted
+(neither starts with ``*``) a day matches when *either* does. A step larger than its range, an
+empty list item and a line that can never fire (``0 0 30 2 *``) are refused as the mistakes they
+are.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class Field:
                 if end is not None:
                     raise CronError(f"{self.name} {item!r}: a range cannot start at *")
                 first, last = self.low, self.high
+            elif end is not None and start.isdigit() != end.isdigit():
+                raise CronError(f"{self.name} {item!r}: a range is two numbers or two names")
             else:
                 first = self.value(start)
                 last = self.value(end) if end is not None else self.high if step else first
