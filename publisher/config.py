@@ -193,14 +193,14 @@ class SmtpSettings:
     )
     helo_name: str = setting("", "Name given in EHLO; empty means the from_address's domain.")
     connections: int = setting(
-        8, "Connections used at once, each reused for many messages.", low=1, high=100
+        8, "Connections used at once, each reused for many messages.", low=1, high=1000
     )
     messages_per_connection: int = setting(
         500, "Messages sent over one connection before it is replaced.", low=1, high=1_000_000
     )
     rate: float = setting(0.0, "Most messages per second; 0 means no limit.", low=0, high=10_000)
     timeout: float = setting(
-        30.0, "Seconds allowed for each message, from MAIL FROM to 250.", low=1, high=3600
+        30.0, "Seconds allowed for each message, from MAIL FROM to 250.", low=0.1, high=3600
     )
     max_attempts: int = setting(
         8, "Tries of a temporarily failing message before giving up.", low=1, high=100
@@ -580,10 +580,10 @@ def _read_file(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        reason = f"line {line} has byte {exc.object[exc.start]:#x}"
         hint = "save it as UTF-8 (TOML files are UTF-8)"
-        raise ConfigError(
-            f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#x})", hint
-        ) from exc
+        raise ConfigError(f"{path}: not UTF-8 text ({reason})", hint) from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
 

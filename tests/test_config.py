@@ -201,7 +201,7 @@ def test_a_missing_database_driver_says_how_to_install_it(
 def test_a_config_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     root = _root(tmp_path, "[site]\ntitle = 'Caf\xe9'\n".encode("latin-1"))
     error = _error(root)
-    assert str(error) == f"{root / CONFIG_FILE}: not UTF-8 text (byte 19 is 0xe9)"
+    assert str(error) == f"{root / CONFIG_FILE}: not UTF-8 text (line 2 has byte 0xe9)"
     assert "UTF-8" in error.hint
 
 

@@ -155,7 +155,7 @@ def test_bad_settings_stop_run_and_worker_at_once(
     ("setup", "error"),
     [
         ("no content", "error: content.dir: expected a folder, but {root}/content does not exist"),
-        ("latin-1", "error: {root}/config/publisher.toml: not UTF-8 text (byte"),
+        ("latin-1", "error: {root}/config/publisher.toml: not UTF-8 text (line 5 has byte 0xe9)"),
         ("entries", "error: feeds.entries: expected 1 to 10,000, got 99999999999999999999"),
         ("mysql", "error: database.url: mysql:// is not a supported database, got 'mysql://"),
         ("hub", "error: feeds.hub: expected an absolute http(s) URL, got 'hub.example.org'"),
