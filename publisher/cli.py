@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import os
 import sys
 import traceback
 from datetime import UTC, datetime
@@ -174,10 +173,6 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except PublisherError as exc:
         _fail(str(exc), exc.hint)
-    except BrokenPipeError:
-        # The reader of stdout went away (`publisher config | head`): nothing to tell it.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         _fail(f"{where}{exc.strerror or exc}", OS_HINTS.get(exc.errno or 0, OS_HINT))
