@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -154,8 +156,31 @@ for command in (*MAIL_COMMANDS, *SERVICE_COMMANDS):
     cli.add_command(command)
 
 
+# What to do about an environment fault, by errno; anything else gets the general hint.
+OS_HINTS = {
+    errno.ENOSPC: "the disk is full: free space (`df -h` shows where), then run it again",
+    errno.EDQUOT: "the disk quota is used up: free space, then run it again",
+    errno.EACCES: "permission denied: check the owner and mode of the folder (`ls -ld`)",
+    errno.EPERM: "not permitted: check the owner and mode of the folder (`ls -ld`)",
+    errno.EROFS: "the file system is read-only: mount it read-write or set another folder",
+}
+OS_HINT = "check the folders of output.public_dir and output.var_dir and the disk they are on"
+
+
+def _fail(message: str, hint: str) -> NoReturn:
+    """One line for the error and one for the hint on stderr (a traceback first with
+    ``--verbose``), exit 2: the operator's environment or settings need a fix."""
+    if "-v" in sys.argv or "--verbose" in sys.argv:
+        traceback.print_exc()
+    click.echo(f"error: {' '.join(message.split())}", err=True)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
+    sys.exit(2)
+
+
 def main() -> None:
-    """Entry point: run the CLI, turning domain errors into one line and exit code 2."""
+    """Entry point: run the CLI, turning domain errors and environment faults (a full disk, a
+    folder that cannot be written, a database gone) into one line and exit code 2."""
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -164,9 +189,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except PublisherError as exc:
-        if "-v" in sys.argv or "--verbose" in sys.argv:
-            traceback.print_exc()
-        click.echo(f"error: {' '.join(str(exc).split())}", err=True)
-        if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
-        sys.exit(2)
+        _fail(str(exc), exc.hint)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}", OS_HINTS.get(exc.errno or 0, OS_HINT))

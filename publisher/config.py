@@ -1,35 +1,53 @@
 """Typed, frozen settings: embedded defaults → ``config/publisher.toml`` → environment.
 
-Each setting is declared once, with its default and its help, as a dataclass field; the loader,
-``publisher config`` and the README's configuration reference are all derived from these
-declarations. The environment is passed in as a mapping so tests never touch ``os.environ``.
+Each setting is declared once, with its default, its help and the values it allows, as a
+dataclass field; the loader, its checks, ``publisher config`` and the README's configuration
+reference are all derived from these declarations. Every value is checked when the settings are
+loaded (every command does that first), so a wrong one is one line naming the key, the value and
+where it came from, before anything runs, instead of a traceback or a spinning loop later. The
+environment is passed in as a mapping so tests never touch ``os.environ``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from publisher import cron
 from publisher.errors import ConfigError
 
 CONFIG_FILE = Path("config") / "publisher.toml"
 ENV_PREFIX = "PUBLISHER_"
 DIGESTS = "digests"
 DIGEST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-# The shape of a cron line, checked here without importing APScheduler (~90 ms) into every
-# command; publisher.digest.cron_trigger checks the values when a schedule is used.
-CRON = re.compile(r"^\s*[\w*/,-]+(\s+[\w*/,-]+){4}\s*$")
+DEFAULT = "default"  # where a value came from when neither the file nor the environment set it
 
 
-def setting(default: Any, help: str, env: str | None = None) -> Any:
-    """Declare a setting: its default, one line of help, and an extra environment name if any."""
-    return field(default=default, metadata={"help": help, "env": env})
+def setting(
+    default: Any,
+    help: str,
+    env: str | None = None,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[str, ...] = (),
+    form: str = "",
+) -> Any:
+    """Declare a setting: its default, one line of help, an extra environment name if any, and
+    the values it allows: ``low``..``high`` for a number (every number has both, so none can
+    overflow a bind or spin a loop), ``choices`` (matched ignoring case), or a ``form`` of
+    :data:`FORMS` (a URL, a time zone, a folder, a database URL, an address, a cron line)."""
+    rules = {"low": low, "high": high, "choices": choices, "form": form}
+    return field(default=default, metadata={"help": help, "env": env, **rules})
 
 
 @dataclass(frozen=True)
@@ -41,11 +59,13 @@ class SiteSettings:
         "Articles with their original attribution.", "One line describing the site (RSS needs it)."
     )
     base_url: str = setting(
-        "http://localhost:8000/", "Absolute URL the site is served from; feeds link to it."
+        "http://localhost:8000/",
+        "Absolute URL the site is served from; feeds link to it.",
+        form="url",
     )
     language: str = setting("en", "Language code of the site (feeds and <html lang>).")
     timezone: str = setting(
-        "UTC", "IANA time zone of the site: dates without a time are midnight there."
+        "UTC", "IANA time zone of the site: dates without a time are midnight there.", form="zone"
     )
     author: str = setting("Publisher", "Author of the feeds themselves (each entry keeps its own).")
 
@@ -54,33 +74,48 @@ class SiteSettings:
 class ContentSettings:
     """Where articles come from."""
 
-    dir: str = setting("content", "Folder of articles, relative to the project root.")
+    dir: str = setting(
+        "content", "Folder of articles, relative to the project root.", form="folder"
+    )
     profiles_dir: str = setting(
-        "config/sources", "Folder of source profiles (*.toml) that classify .txt captures."
+        "config/sources",
+        "Folder of source profiles (*.toml) that classify .txt captures.",
+        form="optional_folder",
     )
     settle_seconds: float = setting(
         0.5,
         "A file that changed within this many seconds is looked at again until its size and "
         "modification time hold still between two looks.",
+        low=0,
+        high=60,
     )
     settle_wait_seconds: float = setting(
         30.0,
         "How long a one-shot publish (publish, digest, POST /api/publish) waits for files still "
         "being written; one that never settles is reported and the command fails.",
+        low=0,
+        high=3600,
     )
     max_file_bytes: int = setting(
-        5_000_000, "Largest content file that is read; a larger one is reported, not read."
+        5_000_000,
+        "Largest content file that is read; a larger one is reported, not read.",
+        low=1,
+        high=1_000_000_000,
     )
-    max_tags: int = setting(50, "Most tags one article may carry; more is a problem of that file.")
+    max_tags: int = setting(
+        50, "Most tags one article may carry; more is a problem of that file.", low=1, high=1000
+    )
 
 
 @dataclass(frozen=True)
 class FeedSettings:
     """The Atom, RSS and JSON feeds."""
 
-    entries: int = setting(50, "Newest entries per feed, with full content.")
+    entries: int = setting(50, "Newest entries per feed, with full content.", low=1, high=10_000)
     hub: str = setting(
-        "", "WebSub hub URL: feeds name it, and it is told after a publish that changed a feed."
+        "",
+        "WebSub hub URL: feeds name it, and it is told after a publish that changed a feed.",
+        form="url_or_empty",
     )
 
 
@@ -88,9 +123,15 @@ class FeedSettings:
 class OutputSettings:
     """Where outputs and state go."""
 
-    public_dir: str = setting("public", "Folder the site is exported to, for a static server.")
-    var_dir: str = setting("var", "Folder for local state (the SQLite database by default).")
-    index_entries: int = setting(50, "Newest articles listed on the home page.")
+    public_dir: str = setting(
+        "public", "Folder the site is exported to, for a static server.", form="output_folder"
+    )
+    var_dir: str = setting(
+        "var",
+        "Folder for local state (the SQLite database by default).",
+        form="output_folder",
+    )
+    index_entries: int = setting(50, "Newest articles listed on the home page.", low=1, high=10_000)
 
 
 @dataclass(frozen=True)
@@ -101,6 +142,7 @@ class DatabaseSettings:
         "",
         "SQLAlchemy URL of the store; empty means SQLite at <var_dir>/publisher.db.",
         env="DATABASE_URL",
+        form="database",
     )
 
 
@@ -109,7 +151,9 @@ class MailSettings:
     """Who digests come from, and what every digest's footer says."""
 
     from_address: str = setting(
-        "digests@example.org", "Sender address; its domain is the Message-ID's and List-Id's."
+        "digests@example.org",
+        "Sender address; its domain is the Message-ID's and List-Id's.",
+        form="address",
     )
     from_name: str = setting("", "Display name of the sender; empty means site.title.")
     postal_address: str = setting(
@@ -120,7 +164,10 @@ class MailSettings:
         "The site's own disclaimer, shown in every digest's footer.",
     )
     max_html_bytes: int = setting(
-        100_000, "An HTML part larger than this (Gmail clips at ~102 KB) falls back to excerpts."
+        100_000,
+        "An HTML part larger than this (Gmail clips at ~102 KB) falls back to excerpts.",
+        low=1,
+        high=100_000_000,
     )
 
 
@@ -133,9 +180,11 @@ class SmtpSettings:
     """The relay digests are sent through; with no host they go to a Maildir under var/."""
 
     host: str = setting("", "SMTP relay host; empty writes messages to <var_dir>/outbox/.")
-    port: int = setting(587, "SMTP relay port (587 STARTTLS, 465 implicit TLS).")
+    port: int = setting(587, "SMTP relay port (587 STARTTLS, 465 implicit TLS).", low=1, high=65535)
     security: str = setting(
-        "starttls", "starttls, tls (implicit) or plain; plain only for a loopback relay."
+        "starttls",
+        "starttls, tls (implicit) or plain; plain only for a loopback relay.",
+        choices=SECURITY,
     )
     validate_certs: bool = setting(True, "Check the relay's TLS certificate.")
     username: str = setting("", "Login name at the relay; empty sends without logging in.")
@@ -143,19 +192,30 @@ class SmtpSettings:
         "", "Login password: from the environment only, never the file.", env="SMTP_PASSWORD"
     )
     helo_name: str = setting("", "Name given in EHLO; empty means the from_address's domain.")
-    connections: int = setting(8, "Connections used at once, each reused for many messages.")
-    messages_per_connection: int = setting(
-        500, "Messages sent over one connection before it is replaced."
+    connections: int = setting(
+        8, "Connections used at once, each reused for many messages.", low=1, high=1000
     )
-    rate: float = setting(0.0, "Most messages per second; 0 means no limit.")
-    timeout: float = setting(30.0, "Seconds allowed for each message, from MAIL FROM to 250.")
-    max_attempts: int = setting(8, "Tries of a temporarily failing message before giving up.")
-    retry_seconds: float = setting(60.0, "First retry delay; doubled after each failure.")
+    messages_per_connection: int = setting(
+        500, "Messages sent over one connection before it is replaced.", low=1, high=1_000_000
+    )
+    rate: float = setting(0.0, "Most messages per second; 0 means no limit.", low=0, high=10_000)
+    timeout: float = setting(
+        30.0, "Seconds allowed for each message, from MAIL FROM to 250.", low=0.1, high=3600
+    )
+    max_attempts: int = setting(
+        8, "Tries of a temporarily failing message before giving up.", low=1, high=100
+    )
+    retry_seconds: float = setting(
+        60.0, "First retry delay; doubled after each failure.", low=0, high=86_400
+    )
     lease_seconds: float = setting(
-        300.0, "A message claimed longer ago than this by a sender that died is claimed again."
+        300.0,
+        "A message claimed longer ago than this by a sender that died is claimed again.",
+        low=1,
+        high=604_800,
     )
     bounce_after: int = setting(
-        3, "Permanent failures (5xx) after which a subscriber is marked bounced."
+        3, "Permanent failures (5xx) after which a subscriber is marked bounced.", low=1, high=1000
     )
 
 
@@ -163,7 +223,9 @@ class SmtpSettings:
 class WebSettings:
     """The web process: feeds and pages with conditional GET, subscription pages, admin API."""
 
-    cache_seconds: int = setting(300, "Cache-Control max-age of feeds and pages, in seconds.")
+    cache_seconds: int = setting(
+        300, "Cache-Control max-age of feeds and pages, in seconds.", low=0, high=31_536_000
+    )
     admin_token: str = setting(
         "",
         "Bearer token of the admin API: from the environment only; unset disables the API.",
@@ -176,16 +238,30 @@ class WorkerSettings:
     """The worker: the scheduler's jobs and the outbox drain."""
 
     rescan_seconds: float = setting(
-        60.0, "A full rescan of content/ this often, besides watching it for changes."
+        60.0,
+        "A full rescan of content/ this often, besides watching it for changes.",
+        low=1,
+        high=604_800,
     )
     watch: bool = setting(True, "Watch content/ and publish within a second of a change.")
     misfire_grace_seconds: int = setting(
-        3600, "A digest slot missed by longer than this (the worker was down) is not opened."
+        3600,
+        "A digest slot missed by longer than this (the worker was down) is not opened.",
+        low=1,
+        high=31_536_000,
     )
-    drain_seconds: float = setting(2.0, "How often the outbox is checked for due deliveries.")
+    drain_seconds: float = setting(
+        2.0, "How often the outbox is checked for due deliveries.", low=0.1, high=3600
+    )
     unhealthy_after: int = setting(
-        3, "Failures in a row after which a task marks the service unhealthy (/healthz 503)."
+        3,
+        "Failures in a row after which a task marks the service unhealthy (/healthz 503).",
+        low=1,
+        high=1000,
     )
+
+
+LOG_LEVELS = ("", "DEBUG", "INFO", "WARNING", "ERROR")
 
 
 @dataclass(frozen=True)
@@ -196,6 +272,7 @@ class LogSettings:
         "",
         "DEBUG, INFO, WARNING or ERROR; empty: INFO for the service, WARNING for one-shot "
         "commands (their report is on stdout).",
+        choices=LOG_LEVELS,
     )
     access: bool = setting(True, "The web process logs one line per request.")
 
@@ -211,12 +288,16 @@ class DigestSettings:
         "", "Name of the digest in commands and links: lowercase letters, digits, -."
     )
     schedule: str = setting(
-        "0 7 * * *", "When issues open: cron (minute hour day month weekday) in site.timezone."
+        "0 7 * * *",
+        "When issues open: cron (minute hour day month weekday) in site.timezone.",
+        form="cron",
     )
     subject: str = setting(
         "{{ site.title }}: {{ articles | length }} new", "Jinja template of the subject line."
     )
-    max_articles: int = setting(20, "Most articles in one issue; the rest wait for the next one.")
+    max_articles: int = setting(
+        20, "Most articles in one issue; the rest wait for the next one.", low=1, high=10_000
+    )
     full_text: bool = setting(False, "Whole articles instead of excerpts with a link.")
     skip_empty: bool = setting(True, "Open no issue when nothing is new.")
 
@@ -257,13 +338,33 @@ class Settings:
 
 @dataclass(frozen=True)
 class SettingInfo:
-    """One declared setting, for ``publisher config`` and the docs."""
+    """One declared setting, for the loader, ``publisher config`` and the docs."""
 
     key: str
     default: Any
     env: tuple[str, ...]
     help: str
     type: type
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    form: str = ""
+
+    @property
+    def allowed(self) -> str:
+        """The values allowed, in words: ``1 to 10,000``, ``empty, DEBUG, INFO``, a form's."""
+        if self.low is not None and self.high is not None:
+            return f"{self.low:,} to {self.high:,}"
+        if self.choices:
+            return ", ".join(choice or "empty" for choice in self.choices)
+        if self.form:
+            return FORMS[self.form][0]
+        return "true or false" if self.type is bool else "text"
+
+
+def _info(key: str, f: dataclasses.Field[Any], env: tuple[str, ...]) -> SettingInfo:
+    rules = {name: f.metadata[name] for name in ("low", "high", "choices", "form")}
+    return SettingInfo(key, f.default, env, f.metadata["help"], type(f.default), **rules)
 
 
 def _sections() -> Iterator[tuple[str, type]]:
@@ -274,57 +375,173 @@ def _sections() -> Iterator[tuple[str, type]]:
 
 
 def describe() -> list[SettingInfo]:
-    """Every setting with its default, environment variables and help."""
+    """Every setting with its default, environment variables, help and allowed values."""
     infos = []
     for name, cls in _sections():
         for f in dataclasses.fields(cls):
             env: tuple[str, ...] = (f"{ENV_PREFIX}{name.upper()}__{f.name.upper()}",)
             if f.metadata.get("env"):
                 env = (str(f.metadata["env"]), *env)
-            infos.append(
-                SettingInfo(f"{name}.{f.name}", f.default, env, f.metadata["help"], type(f.default))
-            )
+            infos.append(_info(f"{name}.{f.name}", f, env))
     return infos
 
 
 def describe_digest() -> list[SettingInfo]:
     """The keys of one ``[[digests]]`` table (no environment variables)."""
-    return [
-        SettingInfo(f"{DIGESTS}[].{f.name}", f.default, (), f.metadata["help"], type(f.default))
-        for f in dataclasses.fields(DigestSettings)
-    ]
+    return [_info(f"{DIGESTS}[].{f.name}", f, ()) for f in dataclasses.fields(DigestSettings)]
 
 
-def _read_digests(raw: Any) -> tuple[DigestSettings, ...]:
-    """``[[digests]]`` tables, each checked like a section; names must be unique."""
-    if not isinstance(raw, list) or not all(isinstance(table, dict) for table in raw):
-        raise ConfigError(f"{DIGESTS}: expected [[{DIGESTS}]] tables in {CONFIG_FILE}")
-    infos = {info.key.split(".")[-1]: info for info in describe_digest()}
-    digests: list[DigestSettings] = []
-    for number, table in enumerate(raw, 1):
-        where = f"{DIGESTS}.{table.get('name') or f'#{number}'}"
-        values = {}
-        for key, value in table.items():
-            if key not in infos:
-                raise ConfigError(
-                    f"{where}.{key}: unknown setting", hint=f"known: {', '.join(infos)}"
-                )
-            values[key] = _coerce(f"{where}.{key}", value, infos[key].type, str(CONFIG_FILE))
-        digest = DigestSettings(**values)
-        if not DIGEST_NAME.match(digest.name) or digest.name in {d.name for d in digests}:
-            hint = 'a unique name of lowercase letters, digits and -, e.g. name = "daily"'
-            raise ConfigError(
-                f"{where}.name: {digest.name!r} is missing, malformed or repeated", hint
-            )
-        if not CRON.match(digest.schedule):
-            hint = "five fields: minute hour day-of-month month day-of-week, e.g. '0 7 * * *'"
-            raise ConfigError(
-                f"{where}.schedule: {digest.schedule!r} is not a cron expression", hint
-            )
-        if digest.max_articles < 1:
-            raise ConfigError(f"{where}.max_articles: expected a positive number")
-        digests.append(digest)
-    return tuple(digests)
+# -- checks of one value ---------------------------------------------------------------------
+# Each form's check takes the value, its declaration and the project root, and returns the value
+# to use (possibly normalised); it raises ConfigError with the reason and a hint, and the loader
+# adds the key, the value and where it came from.
+
+
+def is_web_url(value: str) -> bool:
+    """An absolute http(s) URL with a host, and nothing a URL cannot hold (spaces, controls)."""
+    if any(char.isspace() or not char.isprintable() for char in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _url(value: str, info: SettingInfo, root: Path) -> str:
+    if not is_web_url(value):
+        raise ConfigError("expected an absolute http(s) URL", "e.g. https://example.org/")
+    return value
+
+
+def _url_or_empty(value: str, info: SettingInfo, root: Path) -> str:
+    return _url(value, info, root) if value else value
+
+
+def _zone(value: str, info: SettingInfo, root: Path) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        hint = "an IANA name such as Europe/Berlin or UTC (the names under /usr/share/zoneinfo)"
+        raise ConfigError("unknown time zone", hint) from exc
+    return value
+
+
+def _folder(value: str, info: SettingInfo, root: Path) -> str:
+    path = root / value
+    if not path.is_dir():
+        state = "is not a folder" if path.exists() else "does not exist"
+        raise ConfigError(f"expected a folder, but {path} {state}", f"create it or set {info.key}")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise ConfigError(f"{path} cannot be read", "give this user read access to it")
+    return value
+
+
+def _optional_folder(value: str, info: SettingInfo, root: Path) -> str:
+    """The default folder may be missing (a project without any); one that was set may not."""
+    if value == info.default and not (root / value).exists():
+        return value
+    return _folder(value, info, root)
+
+
+def _output_folder(value: str, info: SettingInfo, root: Path) -> str:
+    """Made when first written to; what is there already must be a folder."""
+    path = root / value
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"expected a folder, but {path} is not one", f"move it or set {info.key}")
+    return value
+
+
+# Database URL schemes as written → (the scheme used, the module of its driver, how to get it).
+# SQLAlchemy's own default driver for postgresql:// is psycopg2; ours is psycopg 3.
+POSTGRES = ("postgresql+psycopg", "psycopg", "pip install 'publisher[postgres]'")
+SQLITE = ("sqlite", "sqlite3", "use a Python built with its sqlite3 module")
+DATABASES = {
+    "sqlite": SQLITE,
+    "sqlite+pysqlite": SQLITE,
+    "postgresql": POSTGRES,
+    "postgres": POSTGRES,
+    "postgresql+psycopg": POSTGRES,
+}
+SCHEME = re.compile(r"([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
+DATABASE_HINT = (
+    "postgresql+psycopg://user@host/db, sqlite:///path/to/file.db, "
+    "or empty for SQLite under output.var_dir"
+)
+
+
+def _database(value: str, info: SettingInfo, root: Path) -> str:
+    """A URL of a store and driver we support, whose driver is installed (looked up, not
+    imported); ``postgresql://`` and ``postgres://`` mean psycopg 3."""
+    if not value:
+        return value
+    match = SCHEME.match(value)
+    if match is None:
+        raise ConfigError("expected a database URL", DATABASE_HINT)
+    scheme = match.group(1).lower()
+    if scheme not in DATABASES:
+        backend = scheme.split("+")[0]
+        if backend in DATABASES:
+            hint = f"write {DATABASES[backend][0]}://…"
+            raise ConfigError(f"{scheme}:// is not a supported driver of {backend}", hint)
+        raise ConfigError(f"{scheme}:// is not a supported database", f"use {DATABASE_HINT}")
+    used, module, install = DATABASES[scheme]
+    if find_spec(module) is None:
+        raise ConfigError(f"the driver of {scheme}:// ({module}) is not installed", install)
+    return f"{used}://{value[match.end() :]}"
+
+
+def _address(value: str, info: SettingInfo, root: Path) -> str:
+    from publisher.subscribers import AddressError, normalise_address  # email-validator: lazily
+
+    try:
+        normalise_address(value)
+    except AddressError as exc:
+        raise ConfigError(str(exc), "e.g. digests@example.org") from exc
+    return value
+
+
+def _cron(value: str, info: SettingInfo, root: Path) -> str:
+    try:
+        cron.parse(value)
+    except cron.CronError as exc:
+        raise ConfigError(str(exc), cron.HINT) from exc
+    return value
+
+
+Check = Callable[[str, SettingInfo, Path], str]
+FORMS: dict[str, tuple[str, Check]] = {
+    "url": ("an http(s) URL", _url),
+    "url_or_empty": ("empty or an http(s) URL", _url_or_empty),
+    "zone": ("an IANA time zone", _zone),
+    "folder": ("an existing folder", _folder),
+    "optional_folder": ("a folder; only the default may be missing", _optional_folder),
+    "output_folder": ("a folder, made when missing", _output_folder),
+    "database": ("empty, or a sqlite:/// or postgresql:// URL", _database),
+    "address": ("an email address", _address),
+    "cron": ("five-field cron", _cron),
+}
+PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
+def _checked(info: SettingInfo, value: Any, where: str, root: Path) -> Any:
+    """``value`` if the declaration allows it (choices in their declared case).
+
+    :raises ConfigError: naming the key, the value (without a URL's password) and ``where``.
+    """
+    shown = PASSWORD.sub(r"\1***@", value) if isinstance(value, str) else value
+    try:
+        if info.low is not None and info.high is not None and not info.low <= value <= info.high:
+            raise ConfigError(f"expected {info.allowed}", f"the default is {info.default!r}")
+        if info.choices:
+            for choice in info.choices:
+                if value.casefold() == choice.casefold():
+                    return choice
+            raise ConfigError(f"expected one of {info.allowed}", f"the default is {info.default!r}")
+        return FORMS[info.form][1](value, info, root) if info.form else value
+    except ConfigError as exc:
+        raise ConfigError(f"{info.key}: {exc}, got {shown!r} ({where})", exc.hint) from exc
 
 
 def _coerce(key: str, value: Any, kind: type, where: str) -> Any:
@@ -350,103 +567,118 @@ def _coerce(key: str, value: Any, kind: type, where: str) -> Any:
     )
 
 
+# -- loading ---------------------------------------------------------------------------------
+
+
 def _read_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    """The file's tables, or none when there is no file."""
+    if not path.exists():
         return {}
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        reason = f"line {line} has byte {exc.object[exc.start]:#x}"
+        hint = "save it as UTF-8 (TOML files are UTF-8)"
+        raise ConfigError(f"{path}: not UTF-8 text ({reason})", hint) from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
+
+
+def _read_digests(raw: Any, path: Path, root: Path) -> tuple[DigestSettings, ...]:
+    """``[[digests]]`` tables, each checked like a section; names must be unique."""
+    if not isinstance(raw, list) or not all(isinstance(table, dict) for table in raw):
+        raise ConfigError(f"{DIGESTS}: expected [[{DIGESTS}]] tables in {path}")
+    infos = {info.key.split(".")[-1]: info for info in describe_digest()}
+    digests: list[DigestSettings] = []
+    for number, table in enumerate(raw, 1):
+        where = f"{DIGESTS}.{table.get('name') or f'#{number}'}"
+        values = {}
+        for key, value in table.items():
+            if key not in infos:
+                raise ConfigError(
+                    f"{where}.{key}: unknown setting", hint=f"known: {', '.join(infos)}"
+                )
+            values[key] = _coerce(f"{where}.{key}", value, infos[key].type, str(path))
+        for key, info in infos.items():
+            named = dataclasses.replace(info, key=f"{where}.{key}")
+            values[key] = _checked(named, values.get(key, info.default), str(path), root)
+        digest = DigestSettings(**values)
+        if not DIGEST_NAME.match(digest.name) or digest.name in {d.name for d in digests}:
+            hint = 'a unique name of lowercase letters, digits and -, e.g. name = "daily"'
+            raise ConfigError(
+                f"{where}.name: {digest.name!r} is missing, malformed or repeated ({path})", hint
+            )
+        digests.append(digest)
+    return tuple(digests)
 
 
 def load_settings(root: Path, environ: Mapping[str, str]) -> Settings:
-    """Read ``root/config/publisher.toml`` then the environment over the embedded defaults.
+    """Read ``root/config/publisher.toml`` then the environment over the embedded defaults, and
+    check every value, the defaults included.
 
-    :raises ConfigError: for an unknown section or key, a wrong type or an invalid value.
+    :raises ConfigError: for an unknown section or key, a wrong type or a value not allowed,
+        naming the key, the value and the file or environment variable it came from.
     """
-    data = _read_file(root / CONFIG_FILE)
-    digests = _read_digests(data.pop(DIGESTS, []))
+    path = root / CONFIG_FILE
+    data = _read_file(path)
+    digests = _read_digests(data.pop(DIGESTS, []), path, root)
     known = dict(_sections())
     for section in data:
         if section not in known:
             raise ConfigError(
-                f"[{section}]: unknown section in {CONFIG_FILE}", hint=f"known: {', '.join(known)}"
+                f"[{section}]: unknown section in {path}", hint=f"known: {', '.join(known)}"
             )
     infos = {info.key: info for info in describe()}
-    sections: dict[str, dict[str, Any]] = {name: {} for name in known}
-    for name, values in data.items():
-        if not isinstance(values, dict):
-            raise ConfigError(f"{name}: expected a [{name}] table in {CONFIG_FILE}")
-        for key, value in values.items():
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{name}: expected a [{name}] table in {path}")
+        for key, value in table.items():
             info = infos.get(f"{name}.{key}")
             if info is not None and info.key in SECRETS:
                 raise ConfigError(
-                    f"{info.key}: secrets are read from the environment only, not {CONFIG_FILE}",
+                    f"{info.key}: secrets are read from the environment only, not {path}",
                     hint=f"remove it from the file and set {' or '.join(info.env)}",
                 )
             if info is None:
                 raise ConfigError(
-                    f"{name}.{key}: unknown setting in {CONFIG_FILE}",
+                    f"{name}.{key}: unknown setting in {path}",
                     hint="`publisher config` lists them",
                 )
-            sections[name][key] = _coerce(info.key, value, info.type, str(CONFIG_FILE))
+            values[info.key] = _coerce(info.key, value, info.type, str(path))
+            sources[info.key] = str(path)
     for info in infos.values():
         for env in info.env:
             if env in environ:
-                section, key = info.key.split(".")
-                sections[section][key] = _coerce(
-                    info.key, environ[env], info.type, f"environment {env}"
-                )
+                where = f"environment {env}"
+                values[info.key] = _coerce(info.key, environ[env], info.type, where)
+                sources[info.key] = where
                 break
-    built = {name: cls(**sections[name]) for name, cls in known.items()}
-    return _validated(Settings(root=root, digests=digests, **built))
-
-
-def _validated(settings: Settings) -> Settings:
-    try:
-        ZoneInfo(settings.site.timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(
-            f"site.timezone: unknown time zone {settings.site.timezone!r}",
-            hint="use an IANA name such as Europe/Berlin",
-        ) from exc
-    base = settings.site.base_url
-    if not base.startswith(("http://", "https://")):
-        raise ConfigError(f"site.base_url: expected an absolute http(s) URL, got {base!r}")
-    if not base.endswith("/"):
-        settings = dataclasses.replace(
-            settings, site=dataclasses.replace(settings.site, base_url=base + "/")
+    for info in infos.values():
+        where = sources.get(info.key, DEFAULT)
+        values[info.key] = _checked(info, values.get(info.key, info.default), where, root)
+    if not values["site.base_url"].endswith("/"):
+        values["site.base_url"] += "/"
+    built = {
+        name: cls(
+            **{key.split(".")[1]: v for key, v in values.items() if key.startswith(f"{name}.")}
         )
-    for key, value in (
-        ("feeds.entries", settings.feeds.entries),
-        ("output.index_entries", settings.output.index_entries),
-    ):
-        if value < 1:
-            raise ConfigError(f"{key}: expected a positive number, got {value}")
-    return _validated_mail(settings)
+        for name, cls in known.items()
+    }
+    settings = Settings(root=root, digests=digests, **built)
+    _check_relay(settings.smtp, sources.get("smtp.security", DEFAULT))
+    return settings
 
 
-def _validated_mail(settings: Settings) -> Settings:
-    """The sender address is valid, and mail leaves this machine only over TLS."""
-    from publisher.subscribers import AddressError, normalise_address
-
-    try:
-        normalise_address(settings.mail.from_address)
-    except AddressError as exc:
-        raise ConfigError(f"mail.from_address: {exc}") from exc
-    smtp = settings.smtp
-    if smtp.security not in SECURITY:
-        raise ConfigError(
-            f"smtp.security: {smtp.security!r} is not one of {', '.join(SECURITY)}",
-            hint="starttls for port 587, tls for port 465",
-        )
+def _check_relay(smtp: SmtpSettings, where: str) -> None:
+    """Mail leaves this machine only over TLS."""
     if smtp.host and smtp.security == "plain" and smtp.host not in LOOPBACK:
         raise ConfigError(
-            f"smtp.security: plain text to {smtp.host} would expose mail and the login",
+            f"smtp.security: plain text to {smtp.host} ({where}) would expose mail and the login",
             hint="use starttls or tls; plain is allowed only for a relay on 127.0.0.1",
         )
-    for key in ("connections", "messages_per_connection", "max_attempts", "bounce_after"):
-        if getattr(smtp, key) < 1:
-            raise ConfigError(f"smtp.{key}: expected a positive number")
-    return settings

@@ -14,10 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
+from publisher import cron
 from publisher.errors import ConfigError
 
+APS_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # APScheduler 3: 0 is Monday
 SEARCH_LIMIT = timedelta(days=400)  # a schedule that fires less than yearly is a mistake
 
 
@@ -34,19 +38,54 @@ class Dated(Protocol):
 A = TypeVar("A", bound=Dated)
 
 
-def cron_trigger(schedule: str, zone: ZoneInfo, where: str = "schedule") -> CronTrigger:
-    """The trigger of a five-field cron expression in the site's time zone.
+def cron_trigger(schedule: str, zone: ZoneInfo, where: str = "schedule") -> BaseTrigger:
+    """The trigger of a five-field cron line in the site's time zone, meaning what cron means.
 
-    :raises ConfigError: naming ``where`` when the expression is not valid cron.
+    APScheduler 3 reads day-of-week numbers as 0 = *Monday* (cron: Sunday), cannot read 7,
+    silently drops a step after a month or weekday name, and requires both day fields where
+    cron takes either. So the line is parsed by :mod:`publisher.cron` and APScheduler is handed
+    the selected values, weekdays by name, and for cron's either-day rule two triggers.
+
+    :raises ConfigError: naming ``where`` when the line is not valid cron.
     """
     try:
-        return CronTrigger.from_crontab(schedule, timezone=zone)
-    except ValueError as exc:
-        hint = "five fields: minute hour day-of-month month day-of-week, e.g. '0 7 * * *'"
-        raise ConfigError(f"{where}: {schedule!r} is not a cron expression: {exc}", hint) from exc
+        parsed = cron.parse(schedule)
+    except cron.CronError as exc:
+        message = f"{where}: {schedule!r} is not a cron expression: {exc}"
+        raise ConfigError(message, cron.HINT) from exc
+    fields = {
+        "minute": _text(parsed.minutes, 60),
+        "hour": _text(parsed.hours, 24),
+        "month": _text(parsed.months, 12),
+        "timezone": zone,
+    }
+    days = _text(parsed.days, 31)
+    # APScheduler's weekday numbers run 0 Monday … 6 Sunday; it is handed names instead.
+    weekdays = _text({(day + 6) % 7 for day in parsed.weekdays}, 7, APS_WEEKDAYS)
+    if parsed.either_day:
+        return OrTrigger(
+            [CronTrigger(day=days, **fields), CronTrigger(day_of_week=weekdays, **fields)]
+        )
+    return CronTrigger(day=days, day_of_week=weekdays, **fields)
 
 
-def latest_slot(trigger: CronTrigger, now: datetime) -> datetime | None:
+def _text(values: Iterable[int], whole: int, names: tuple[str, ...] = ()) -> str:
+    """A field for APScheduler: ``*`` when it holds all ``whole`` values, else its runs of
+    consecutive values (``0-5,30``, ``mon-fri``), by name when ``names`` are given."""
+    ordered = sorted(values)
+    if len(ordered) == whole:
+        return "*"
+    runs: list[list[int]] = []
+    for value in ordered:
+        if runs and value == runs[-1][-1] + 1:
+            runs[-1].append(value)
+        else:
+            runs.append([value])
+    word = names.__getitem__ if names else str
+    return ",".join(word(r[0]) if len(r) == 1 else f"{word(r[0])}-{word(r[-1])}" for r in runs)
+
+
+def latest_slot(trigger: BaseTrigger, now: datetime) -> datetime | None:
     """The most recent fire time at or before ``now``: the slot an issue opened now belongs to.
 
     The search looks back one day, then twice as far each time, so a daily schedule costs a
@@ -103,7 +142,7 @@ def select(
 
 
 def due(
-    trigger: CronTrigger,
+    trigger: BaseTrigger,
     now: datetime,
     last_key: str | None,
     zone: ZoneInfo,
