@@ -11,19 +11,16 @@ environment is passed in as a mapping so tests never touch ``os.environ``.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from publisher import cron
 from publisher.errors import ConfigError
+from publisher.forms import FORMS
 
 CONFIG_FILE = Path("config") / "publisher.toml"
 ENV_PREFIX = "PUBLISHER_"
@@ -391,137 +388,6 @@ def describe_digest() -> list[SettingInfo]:
     return [_info(f"{DIGESTS}[].{f.name}", f, ()) for f in dataclasses.fields(DigestSettings)]
 
 
-# -- checks of one value ---------------------------------------------------------------------
-# Each form's check takes the value, its declaration and the project root, and returns the value
-# to use (possibly normalised); it raises ConfigError with the reason and a hint, and the loader
-# adds the key, the value and where it came from.
-
-
-def is_web_url(value: str) -> bool:
-    """An absolute http(s) URL with a host, and nothing a URL cannot hold (spaces, controls)."""
-    if any(char.isspace() or not char.isprintable() for char in value):
-        return False
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-def _url(value: str, info: SettingInfo, root: Path) -> str:
-    if not is_web_url(value):
-        raise ConfigError("expected an absolute http(s) URL", "e.g. https://example.org/")
-    return value
-
-
-def _url_or_empty(value: str, info: SettingInfo, root: Path) -> str:
-    return _url(value, info, root) if value else value
-
-
-def _zone(value: str, info: SettingInfo, root: Path) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        hint = "an IANA name such as Europe/Berlin or UTC (the names under /usr/share/zoneinfo)"
-        raise ConfigError("unknown time zone", hint) from exc
-    return value
-
-
-def _folder(value: str, info: SettingInfo, root: Path) -> str:
-    path = root / value
-    if not path.is_dir():
-        state = "is not a folder" if path.exists() else "does not exist"
-        raise ConfigError(f"expected a folder, but {path} {state}", f"create it or set {info.key}")
-    if not os.access(path, os.R_OK | os.X_OK):
-        raise ConfigError(f"{path} cannot be read", "give this user read access to it")
-    return value
-
-
-def _optional_folder(value: str, info: SettingInfo, root: Path) -> str:
-    """The default folder may be missing (a project without any); one that was set may not."""
-    if value == info.default and not (root / value).exists():
-        return value
-    return _folder(value, info, root)
-
-
-def _output_folder(value: str, info: SettingInfo, root: Path) -> str:
-    """Made when first written to; what is there already must be a folder."""
-    path = root / value
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"expected a folder, but {path} is not one", f"move it or set {info.key}")
-    return value
-
-
-# Database URL schemes as written → (the scheme used, the module of its driver, how to get it).
-# SQLAlchemy's own default driver for postgresql:// is psycopg2; ours is psycopg 3.
-POSTGRES = ("postgresql+psycopg", "psycopg", "pip install 'publisher[postgres]'")
-SQLITE = ("sqlite", "sqlite3", "use a Python built with its sqlite3 module")
-DATABASES = {
-    "sqlite": SQLITE,
-    "sqlite+pysqlite": SQLITE,
-    "postgresql": POSTGRES,
-    "postgres": POSTGRES,
-    "postgresql+psycopg": POSTGRES,
-}
-SCHEME = re.compile(r"([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
-DATABASE_HINT = (
-    "postgresql+psycopg://user@host/db, sqlite:///path/to/file.db, "
-    "or empty for SQLite under output.var_dir"
-)
-
-
-def _database(value: str, info: SettingInfo, root: Path) -> str:
-    """A URL of a store and driver we support, whose driver is installed (looked up, not
-    imported); ``postgresql://`` and ``postgres://`` mean psycopg 3."""
-    if not value:
-        return value
-    match = SCHEME.match(value)
-    if match is None:
-        raise ConfigError("expected a database URL", DATABASE_HINT)
-    scheme = match.group(1).lower()
-    if scheme not in DATABASES:
-        backend = scheme.split("+")[0]
-        if backend in DATABASES:
-            hint = f"write {DATABASES[backend][0]}://…"
-            raise ConfigError(f"{scheme}:// is not a supported driver of {backend}", hint)
-        raise ConfigError(f"{scheme}:// is not a supported database", f"use {DATABASE_HINT}")
-    used, module, install = DATABASES[scheme]
-    if find_spec(module) is None:
-        raise ConfigError(f"the driver of {scheme}:// ({module}) is not installed", install)
-    return f"{used}://{value[match.end() :]}"
-
-
-def _address(value: str, info: SettingInfo, root: Path) -> str:
-    from publisher.subscribers import AddressError, normalise_address  # email-validator: lazily
-
-    try:
-        normalise_address(value)
-    except AddressError as exc:
-        raise ConfigError(str(exc), "e.g. digests@example.org") from exc
-    return value
-
-
-def _cron(value: str, info: SettingInfo, root: Path) -> str:
-    try:
-        cron.parse(value)
-    except cron.CronError as exc:
-        raise ConfigError(str(exc), cron.HINT) from exc
-    return value
-
-
-Check = Callable[[str, SettingInfo, Path], str]
-FORMS: dict[str, tuple[str, Check]] = {
-    "url": ("an http(s) URL", _url),
-    "url_or_empty": ("empty or an http(s) URL", _url_or_empty),
-    "zone": ("an IANA time zone", _zone),
-    "folder": ("an existing folder", _folder),
-    "optional_folder": ("a folder; only the default may be missing", _optional_folder),
-    "output_folder": ("a folder, made when missing", _output_folder),
-    "database": ("empty, or a sqlite:/// or postgresql:// URL", _database),
-    "address": ("an email address", _address),
-    "cron": ("five-field cron", _cron),
-}
 PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
 
 
@@ -539,7 +405,7 @@ def _checked(info: SettingInfo, value: Any, where: str, root: Path) -> Any:
                 if value.casefold() == choice.casefold():
                     return choice
             raise ConfigError(f"expected one of {info.allowed}", f"the default is {info.default!r}")
-        return FORMS[info.form][1](value, info, root) if info.form else value
+        return FORMS[info.form][1](value, info.key, info.default, root) if info.form else value
     except ConfigError as exc:
         raise ConfigError(f"{info.key}: {exc}, got {shown!r} ({where})", exc.hint) from exc
 

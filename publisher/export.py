@@ -53,6 +53,8 @@ def write_atomic(path: Path, body: bytes) -> None:
     try:
         temporary.write_bytes(body)
         os.replace(temporary, path)
+    except OSError as exc:  # name the output, not the temporary file (or nothing: ENOSPC)
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     finally:
         temporary.unlink(missing_ok=True)
 

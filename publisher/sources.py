@@ -25,7 +25,8 @@ from publisher.capture import Capture, CaptureError, Profile, extract
 from publisher.config import ContentSettings
 from publisher.models import Article, Problem
 from publisher.scan import Refused, read_bounded
-from publisher.text import is_visible_token, is_web_url, one_line, slugify, xml_safe
+from publisher.text import one_line, slugify, xml_safe
+from publisher.urls import is_visible_token, is_web_url
 
 log = logging.getLogger(__name__)
 

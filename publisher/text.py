@@ -10,7 +10,6 @@ import hashlib
 import re
 import textwrap
 import unicodedata
-from urllib.parse import urlsplit
 
 import lxml.html
 import nh3
@@ -40,26 +39,6 @@ URL_SCHEMES = frozenset({"http", "https", "mailto"})
 def xml_safe(text: str) -> str:
     """``text`` without the code points XML 1.0 forbids (C0 controls but TAB/LF/CR, surrogates)."""
     return _XML_ILLEGAL.sub("", text)
-
-
-def is_visible_token(text: str) -> bool:
-    """Non-empty text without whitespace and without control, format, private or unassigned
-    characters (Unicode category C): what a URL or an id may be, so that none is shown one way
-    and read another (a bidi override, a zero-width space, a newline in a header)."""
-    return bool(text) and not any(c.isspace() or unicodedata.category(c)[0] == "C" for c in text)
-
-
-def is_web_url(url: str) -> bool:
-    """An absolute ``http``/``https`` URL with a host (the scheme in any case), and nothing a
-    browser or feed reader would run or read differently: no ``javascript:`` or ``data:``, no
-    whitespace, control characters or backslashes (which browsers take for ``/``)."""
-    if not is_visible_token(url) or "\\" in url:
-        return False
-    try:
-        parts = urlsplit(url)
-        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # e.g. an unbalanced "[" of an IPv6 host
-        return False
 
 
 def one_line(text: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher import config
+from publisher import forms
 from publisher.config import (
     CONFIG_FILE,
     FORMS,
@@ -189,7 +189,7 @@ def test_a_missing_database_driver_says_how_to_install_it(
         "publisher_no_such_driver",
         "pip install 'publisher[postgres]'",
     )
-    monkeypatch.setitem(config.DATABASES, "postgresql", missing)
+    monkeypatch.setitem(forms.DATABASES, "postgresql", missing)
     error = _error(_root(tmp_path), {"DATABASE_URL": "postgresql://h/db"})
     assert (
         "database.url: the driver of postgresql:// (publisher_no_such_driver) is not installed"

@@ -25,7 +25,7 @@ from publisher.errors import ConfigError
 from publisher.models import Problem
 from publisher.scan import ContentFile, scan
 from publisher.sources import FRONT_MATTER_FIELDS, Limits, ReadResult, read_article
-from publisher.text import is_web_url
+from publisher.urls import is_web_url
 from tests.conftest import BERLIN, Project
 from tests.test_cli import _run as run_cli
 from tests.test_hostile import article_source
@@ -182,10 +182,9 @@ def test_a_missing_content_folder_is_one_line_and_withdraws_nothing(
     result = run_cli(project, command)
     assert result.returncode == 2 and result.stdout == ""
     [error, hint] = result.stderr.splitlines()
-    assert error.startswith("error: content.dir ") and error.endswith(
-        "content: cannot read the folder: No such file or directory"
-    )
-    assert hint == "hint: create it, or point content.dir at the folder of articles"
+    assert error.startswith("error: content.dir: expected a folder, but ")
+    assert error.endswith("content does not exist, got 'content' (default)")
+    assert hint == "hint: create it or set content.dir"
     assert sorted((project.public / "articles").iterdir()) == pages
 
 

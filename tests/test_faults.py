@@ -69,7 +69,7 @@ def test_a_full_disk_under_public_is_one_line_and_exit_2(project: Project) -> No
     with _tmpfs(project.public, "size=16k"):
         error, hint = _one_line(_run(project, "publish"))
         verbose = _run(project, "--verbose", "publish")
-    assert "No space left on device" in error
+    assert error.startswith(f"error: {project.public}/") and "No space left on device" in error
     assert hint == "hint: the disk is full: free space (`df -h` shows where), then run it again"
     assert "Traceback" in verbose.stderr and verbose.returncode == 2
 
