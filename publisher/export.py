@@ -54,7 +54,7 @@ def write_atomic(path: Path, body: bytes) -> None:
         temporary.write_bytes(body)
         os.replace(temporary, path)
     except OSError as exc:  # name the output, not the temporary file (or nothing: ENOSPC)
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     finally:
         temporary.unlink(missing_ok=True)
 

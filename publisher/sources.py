@@ -297,7 +297,9 @@ def _build(
     updated = _as_datetime(meta["updated"], "updated", zone) if meta.get("updated") else None
     original = meta.get("original_published")
     return Article(
-        slug=slugify(_text(meta, "slug") or title),
+        # Empty without `slug:`: the store names a new article after its title, and an edited
+        # title does not move the page of an article it knows.
+        slug=slugify(explicit) if (explicit := _text(meta, "slug")) else "",
         title=title,
         author=one_line(_text(meta, "author")),
         published=published,

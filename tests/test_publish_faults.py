@@ -182,3 +182,15 @@ def test_a_new_article_with_a_deleted_ones_title_is_new_and_goes_out(db_project:
     later = plan(settings, outbox, env, digest, NOW + timedelta(days=1))
     assert [a.source_path for a in later.articles] == ["new.md"]
     store.close()
+
+
+def test_an_edited_title_does_not_move_the_page(db_project: Project) -> None:
+    db_project.publish()
+    path = db_project.root / "content" / "tidal-pools-census.md"
+    before = sorted(p.name for p in (db_project.public / "articles").iterdir())
+    text = path.read_text()
+    title = next(line for line in text.splitlines() if line.startswith("title:"))
+    path.write_text(text.replace(title, 'title: "A New Title For The Census"'))
+    report = db_project.publish(NOW + timedelta(hours=1))
+    assert (report.updated, report.removed, report.deleted) == (["tidal-pools-census.md"], [], [])
+    assert sorted(p.name for p in (db_project.public / "articles").iterdir()) == before

@@ -478,3 +478,25 @@ def test_the_api_publish_says_when_a_file_never_settled(db_project: Project) -> 
     (problem,) = [p for p in body["problems"] if p["path"] == "growing.md"]
     assert problem["severity"] == "error" and "still being written" in problem["reason"]
     assert len(body["new"]) == 4  # the rest is published
+
+
+def test_an_api_publish_right_after_a_drop_opens_the_issue_with_the_new_article(
+    db_project: Project,
+) -> None:
+    from tests.corpus import article_text
+
+    db_project.environ.update(
+        {"PUBLISHER_ADMIN_TOKEN": TOKEN, "PUBLISHER_CONTENT__SETTLE_SECONDS": "2"}
+    )
+    with TestClient(create_app(db_project.settings())) as client:
+        store = Store.open(db_project.settings().database_url)
+        Outbox(store.engine).add_subscribers([("ada@example.com", ["daily"])], "active", NOW)
+        store.close()
+        db_project.write("dropped.md", article_text(3))  # just now: still settling
+        answer = client.post(
+            "/api/publish?digest=daily", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+    body = answer.json()
+    assert answer.status_code == 200 and body["ok"] is True, body
+    assert "dropped.md" in body["new"]
+    assert body["issue"]["opened"] is True and body["issue"]["articles"] == 5
