@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.conftest import Project, clean_environ
@@ -53,3 +56,23 @@ def publisher_process(project: Project, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+@contextmanager
+def growing(path: Path) -> Iterator[None]:
+    """While the body runs, ``path`` keeps growing: a copy that never finishes."""
+    stop = threading.Event()
+
+    def keep_writing() -> None:
+        with path.open("a") as handle:
+            while not stop.wait(0.02):
+                handle.write("more words\n")
+                handle.flush()
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        writer.join()

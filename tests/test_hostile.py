@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from lxml import etree
 from publisher.models import Problem, RunReport
 from publisher.text import visible_text
 from tests.conftest import SITE, Project
+from tests.corpus import growing
 
 STRICT_XML = etree.XMLParser(resolve_entities=False, no_network=True, recover=False)
 ATOM_CONTENT = "{http://www.w3.org/2005/Atom}content"
@@ -359,22 +359,9 @@ def test_a_file_that_keeps_changing_is_reported_and_the_rest_published(site: Pro
     site.environ["PUBLISHER_CONTENT__SETTLE_SECONDS"] = "0.2"
     site.environ["PUBLISHER_CONTENT__SETTLE_WAIT_SECONDS"] = "1"
     site.write("good.md", article_source())
-    growing = site.write("growing.md", article_source(title='"Still growing"'))
-    stop = threading.Event()
-
-    def keep_writing() -> None:
-        with growing.open("a") as handle:
-            while not stop.wait(0.05):
-                handle.write("more words\n")
-                handle.flush()
-
-    writer = threading.Thread(target=keep_writing)
-    writer.start()
-    try:
+    still = site.write("growing.md", article_source(title='"Still growing"'))
+    with growing(still):
         report = site.publish()
-    finally:
-        stop.set()
-        writer.join()
     assert report.new == ["good.md"]
     [problem] = skipped(report, "growing.md")
     assert "still being written" in problem.reason and problem.severity == "error"

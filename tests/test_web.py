@@ -5,7 +5,6 @@ store, the readers' signed pages (RFC 8058 one-click unsubscribe), and the admin
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,6 +22,7 @@ from publisher.store import Store
 from publisher.tokens import confirm_token, sign, token
 from publisher.web import create_app
 from tests.conftest import NOW, Project
+from tests.corpus import growing
 from tests.smtpserver import MailServer
 
 TOKEN = "s3cret-admin-token"  # noqa: S105 (a test token)
@@ -456,23 +456,9 @@ def test_the_api_publish_says_when_a_file_never_settled(db_project: Project) -> 
             "PUBLISHER_CONTENT__SETTLE_WAIT_SECONDS": "1",
         }
     )
-    growing = db_project.write("growing.md", "---\ntitle: Growing\nattribution: Us.\n---\n")
-    done = threading.Event()
-
-    def keep_writing() -> None:  # a copy that never finishes while the publish waits for it
-        with growing.open("a") as file:
-            while not done.wait(0.02):
-                file.write("more ")
-                file.flush()
-
-    writer = threading.Thread(target=keep_writing)
-    writer.start()
-    try:
-        with TestClient(create_app(db_project.settings())) as client:
-            answer = client.post("/api/publish", headers={"Authorization": f"Bearer {TOKEN}"})
-    finally:
-        done.set()
-        writer.join()
+    still = db_project.write("growing.md", "---\ntitle: Growing\nattribution: Us.\n---\n")
+    with growing(still), TestClient(create_app(db_project.settings())) as client:
+        answer = client.post("/api/publish", headers={"Authorization": f"Bearer {TOKEN}"})
     body = answer.json()
     assert answer.status_code == 200 and body["ok"] is False
     (problem,) = [p for p in body["problems"] if p["path"] == "growing.md"]
