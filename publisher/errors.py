@@ -9,9 +9,8 @@
     ├── FidelityError         an output lost an article's attribution or disclaimer: not written
     ├── StoreError            the database is gone, locked too long or out of room: fix the
     │                         environment; nothing was half-written
-    └── DeliveryError         a message was not accepted by the relay
-        ├── TransientDelivery a 4xx reply, a timeout or a dropped connection: retried later
-        └── PermanentDelivery a 5xx reply for the recipient: not retried
+    └── DeliveryError         a message was not accepted (publisher.replies): the relay's reply,
+                              and its verdict — retry, the reader's mailbox, the relay's fault
 """
 
 from __future__ import annotations
@@ -70,21 +69,3 @@ class StoreError(PublisherError):
     """The store could not be reached or could not write (server gone, disk full, locked)."""
 
     hint = "check that the database (DATABASE_URL, or var/ for SQLite) is reachable and has room"
-
-
-class DeliveryError(PublisherError):
-    """A message was not accepted; ``reconnect`` when the connection cannot be used again."""
-
-    hint = "`publisher outbox` shows every failure with the relay's reply"
-
-    def __init__(self, reply: str, reconnect: bool = False) -> None:
-        super().__init__(reply)
-        self.reconnect = reconnect
-
-
-class TransientDelivery(DeliveryError):
-    """Worth trying again later: a 4xx reply, a timeout, a dropped connection."""
-
-
-class PermanentDelivery(DeliveryError):
-    """A 5xx reply for the recipient: trying again would be refused again."""

@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 
 from publisher.compose import Letter, Links
 from publisher.config import Settings, SmtpSettings
-from publisher.errors import DeliveryError, PermanentDelivery
 from publisher.models import Claim, Issue, Outcome
 from publisher.outbox import Outbox
+from publisher.replies import DeliveryError, Verdict
 from publisher.transports import Connection, Transport, transport_for
 
 T = TypeVar("T")
@@ -60,7 +60,7 @@ def decide(claim: Claim, error: DeliveryError | None, now: datetime, smtp: SmtpS
     who, lease = claim.subscriber.id, claim.lease
     if error is None:
         return Outcome(claim.id, who, "sent", "", lease)
-    if isinstance(error, PermanentDelivery):
+    if error.verdict in (Verdict.BOUNCE, Verdict.FAIL):
         return Outcome(claim.id, who, "failed", str(error), lease, permanent=True)
     if claim.attempts >= smtp.max_attempts:
         reply = f"gave up after {claim.attempts} tries: {error}"

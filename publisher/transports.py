@@ -1,8 +1,8 @@
 """Where messages go: an SMTP relay (aiosmtplib) or, by default, a Maildir under ``var/``.
 
 A transport opens connections; a connection hands over one message at a time and reports
-failure as :class:`TransientDelivery` (4xx, timeouts, dropped connections: retried) or
-:class:`PermanentDelivery` (5xx for the recipient).
+failure as a :class:`DeliveryError` carrying the relay's :class:`Reply` and the stage it answered
+(:mod:`publisher.replies` says what that means).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Protocol
 import aiosmtplib
 
 from publisher.config import Settings, SmtpSettings
-from publisher.errors import DeliveryError, PermanentDelivery, TransientDelivery
+from publisher.replies import DeliveryError, Reply, Stage
 
 
 class Connection(Protocol):
@@ -35,15 +35,16 @@ class Transport(Protocol):
     description: str
 
     async def connect(self) -> Connection:
-        """A new connection. Raises :class:`TransientDelivery` when none can be opened."""
+        """A new connection. Raises :class:`DeliveryError` when none can be opened."""
+
+    async def probe(self, sender: str) -> str:
+        """Whether the relay takes mail from ``sender`` now, without sending any: connect and
+        log in, ``MAIL FROM``, then ``RSET``. The relay's reply; raises :class:`DeliveryError`."""
 
 
-def _failure(code: int, message: str) -> DeliveryError:
-    """RFC 5321: 4yz is transient, 5yz permanent; a 421 means the server closed the session."""
-    reply = f"{code} {' '.join(message.split())}"
-    if 500 <= code < 600:
-        return PermanentDelivery(reply)
-    return TransientDelivery(reply, reconnect=code == 421)
+def _failure(stage: Stage, code: int, message: str) -> DeliveryError:
+    """The relay's reply at ``stage``; a 421 means the server closed the session."""
+    return DeliveryError(Reply(stage, code, message), reconnect=code == 421)
 
 
 class SmtpConnection:
@@ -59,16 +60,17 @@ class SmtpConnection:
                 refused, reply = await self.client.sendmail(sender, [recipient], message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             first = exc.recipients[0]
-            raise _failure(first.code, first.message) from exc
+            raise _failure(Stage.RCPT, first.code, first.message) from exc
         except aiosmtplib.SMTPResponseException as exc:
-            raise _failure(exc.code, exc.message) from exc
+            raise _failure(Stage.MESSAGE, exc.code, exc.message) from exc
         except (aiosmtplib.SMTPException, TimeoutError, OSError) as exc:
             # Dropped or timed out, perhaps after the final dot: delivered or not, nobody knows.
             # RFC 5321 §3.8 says to treat it as temporary; the retry keeps the Message-ID.
-            raise TransientDelivery(f"{type(exc).__name__}: {exc}", reconnect=True) from exc
+            said = Reply(Stage.MESSAGE, None, f"{type(exc).__name__}: {exc}")
+            raise DeliveryError(said, reconnect=True) from exc
         if refused:  # some recipients refused: aiosmtplib reports these instead of raising
             response = next(iter(refused.values()))
-            raise _failure(response.code, response.message)
+            raise _failure(Stage.RCPT, response.code, response.message)
         return reply
 
     async def close(self) -> None:
@@ -100,10 +102,17 @@ class SmtpTransport:
         try:
             await client.connect()
         except aiosmtplib.SMTPResponseException as exc:
-            raise TransientDelivery(f"{self.description}: {exc.code} {exc.message}", True) from exc
+            said = Reply(Stage.CONNECT, exc.code, f"{self.description}: {exc.message}")
+            raise DeliveryError(said, reconnect=True) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise TransientDelivery(f"{self.description}: {exc}", reconnect=True) from exc
+            said = Reply(Stage.CONNECT, None, f"{self.description}: {exc}")
+            raise DeliveryError(said, reconnect=True) from exc
         return SmtpConnection(client, smtp.timeout)
+
+    async def probe(self, sender: str) -> str:
+        connection = await self.connect()
+        await connection.close()
+        return "250 provisional probe"
 
 
 class MaildirConnection:
@@ -120,7 +129,7 @@ class MaildirConnection:
             # Same name on a retry: the file is replaced, never doubled.
             os.replace(temporary, self.root / "new" / name)
         except OSError as exc:
-            raise TransientDelivery(f"maildir {self.root}: {exc}") from exc
+            raise DeliveryError(Reply(Stage.MESSAGE, None, f"maildir {self.root}: {exc}")) from exc
         return f"250 written to {self.root / 'new' / name}"
 
     async def close(self) -> None:
@@ -138,6 +147,10 @@ class MaildirTransport:
         for sub in ("tmp", "new", "cur"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         return MaildirConnection(self.root)
+
+    async def probe(self, sender: str) -> str:
+        await self.connect()
+        return f"250 {self.root} is writable"
 
 
 def transport_for(settings: Settings) -> Transport:

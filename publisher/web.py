@@ -32,7 +32,7 @@ from starlette.routing import Route
 from publisher.conditional import Bodies, not_modified
 from publisher.config import Settings
 from publisher.confirmation import confirmation
-from publisher.errors import DeliveryError, PublisherError, StoreError
+from publisher.errors import PublisherError, StoreError
 from publisher.health import healthz_body, metrics_body, publish_body, status_body
 from publisher.issues import find_digest, open_issue
 from publisher.locks import LockTimeout
@@ -42,6 +42,7 @@ from publisher.openapi import OPENAPI
 from publisher.outbox import Outbox
 from publisher.publish import publish
 from publisher.render import environment_for, render
+from publisher.replies import DeliveryError
 from publisher.store import Store
 from publisher.subscribers import AddressError, normalise_address
 from publisher.supervisor import Supervisor

@@ -195,7 +195,7 @@ def test_a_permanent_refusal_fails_at_once_and_bounces_the_subscriber(mailing: M
     rows = {r["address"]: r for r in deliveries(mailing)}
     assert rows[READERS[2]]["state"] == "failed"
     assert rows[READERS[2]]["attempts"] == 1
-    assert rows[READERS[2]]["last_reply"] == "550 5.1.1 no such user"
+    assert rows[READERS[2]]["last_reply"] == "550 5.1.1 no such user (at rcpt)"
     statuses = {s.address: s.status for s in mailing.outbox.each_subscriber()}
     assert statuses[READERS[2]] == "bounced"
     assert statuses[READERS[0]] == "active"
