@@ -19,6 +19,7 @@ from publisher.console import Context, progress_bar
 from publisher.errors import PublisherError
 from publisher.mailcli import MAIL_COMMANDS
 from publisher.models import Problem, RunReport
+from publisher.outboxcli import OUTBOX_COMMANDS
 from publisher.publish import publish
 from publisher.scan import scan
 from publisher.servicecli import LONG_RUNNING, SERVICE_COMMANDS
@@ -152,7 +153,7 @@ def config_command(obj: Context) -> None:
         click.echo(f"[[digests]] {digest.name}: {digest}")
 
 
-for command in (*MAIL_COMMANDS, *SERVICE_COMMANDS):
+for command in (*MAIL_COMMANDS, *OUTBOX_COMMANDS, *SERVICE_COMMANDS):
     cli.add_command(command)
 
 

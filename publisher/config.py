@@ -212,7 +212,24 @@ class SmtpSettings:
         high=604_800,
     )
     bounce_after: int = setting(
-        3, "Permanent failures (5xx) after which a subscriber is marked bounced.", low=1, high=1000
+        3,
+        "Refusals by the reader's own mailbox (5.1.x, 5.2.x) after which they are marked bounced.",
+        low=1,
+        high=1000,
+    )
+    resend_possibly_delivered: int = setting(
+        0,
+        "Copies sent again of a message with no reply after its final dot (possibly delivered: "
+        "each may be a duplicate); 0 never sends one again.",
+        low=0,
+        high=10,
+    )
+    probe_seconds: float = setting(
+        30.0,
+        "First wait before a relay that is down or refusing the sender is tried again; doubles "
+        "up to 15 minutes while it stays so.",
+        low=1,
+        high=3600,
     )
 
 

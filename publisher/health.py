@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from publisher.config import Settings
-from publisher.models import Problem, RunReport
+from publisher.models import Problem, RelayState, RunReport
 from publisher.outbox import Outbox, TaskHealth
 from publisher.scheduler import forecast
 from publisher.store import Store
 from publisher.supervisor import is_stale
+from publisher.tally import relay_states
 
 RATE_WINDOW = timedelta(minutes=5)
 
@@ -74,10 +75,28 @@ def status_body(settings: Settings, store: Store, outbox: Outbox, now: datetime)
         "problems": [problem_of(p) for p in store.problems()],
         "tasks": [_task(row, now) for row in outbox.task_health()],
         "outbox": outbox.counts(),
+        "relays": [_relay(relay) for relay in relay_states(outbox.engine)],
         "next_runs": {job: [t.isoformat() for t in times] for job, times in runs.items()},
         "schedule_errors": schedule_errors,
         "last_runs": {job: t.isoformat() for job, t in outbox.last_runs().items()},
     }
+
+
+def _relay(relay: RelayState) -> dict[str, Any]:
+    """A relay's state for the status: up, or down / refusing since when, why, next probe."""
+    moments = {"since": relay.since, "probe_at": relay.probe_at}
+    found = {name: moment.isoformat() if moment else None for name, moment in moments.items()}
+    return {"relay": relay.relay, "state": relay.state, "reply": relay.reply} | found
+
+
+def _relay_metrics(relays: list[RelayState]) -> list[str]:
+    lines = [
+        "# HELP publisher_relay_up Whether the relay takes mail (0: down or refusing the sender).",
+        "# TYPE publisher_relay_up gauge",
+    ]
+    return lines + [
+        f'publisher_relay_up{{relay="{_label(r.relay)}"}} {int(not r.paused)}' for r in relays
+    ]
 
 
 def _metric(name: str, kind: str, help: str, value: float) -> list[str]:
@@ -140,4 +159,5 @@ def metrics_body(store: Store, outbox: Outbox, publishes: int, now: datetime) ->
             "send_failures", "gauge", "Deliveries failed, last 5 minutes.", activity["failed"]
         ),
     ]
+    lines += _relay_metrics(relay_states(outbox.engine))
     return "\n".join(lines + _task_metrics(outbox.task_health(), now)) + "\n"

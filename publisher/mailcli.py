@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING
 import click
 
 from publisher.config import Settings
-from publisher.console import Context, progress_bar
+from publisher.console import Context
 from publisher.render import environment_for
 
 if TYPE_CHECKING:
     from publisher.issues import Plan
-    from publisher.mailer import DrainReport
     from publisher.outbox import Outbox
     from publisher.readers import Imported
 
@@ -101,6 +100,34 @@ def subscribers_remove(obj: Context, addresses: tuple[str, ...], forget: bool) -
             click.echo(f"{address}: {verb if found else 'not a subscriber'}")
 
 
+@subscribers_group.command("reactivate")
+@click.option("--issue", "issue_id", type=int, help="Readers this issue bounced.")
+@click.option("--since", type=click.DateTime(), help="Readers bounced since (site time).")
+@click.option("--until", type=click.DateTime(), help="… and before this time (default: now).")
+@click.pass_obj
+def subscribers_reactivate(
+    obj: Context, issue_id: int | None, since: datetime | None, until: datetime | None
+) -> None:
+    """Make readers bounced by one issue, or in a time range, active again: the undo of a
+    relay that refused everyone. `publisher outbox --retry-failed` then sends their messages."""
+    from publisher.errors import ConfigError
+
+    if issue_id is None and since is None:
+        raise ConfigError("say which readers: --issue N, or --since TIME [--until TIME]")
+    settings = obj.settings()
+    now = datetime.now(UTC)
+    between = None
+    if since is not None:
+        zone = settings.zone
+        end = until.replace(tzinfo=zone) if until else now
+        between = (since.replace(tzinfo=zone), end)
+    with mail_store(settings) as outbox:
+        addresses = outbox.reactivate(now, issue_id, between)
+    for address in addresses:
+        click.echo(f"{address}: active again")
+    click.echo(f"reactivated: {len(addresses)}")
+
+
 @subscribers_group.command("list")
 @click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced"]))
 @click.pass_obj
@@ -150,24 +177,6 @@ def subscribers_export(obj: Context) -> None:
             writer.writerow([subscriber.address, " ".join(subscriber.digests), subscriber.status])
 
 
-def _send(settings: Settings, outbox: Outbox) -> DrainReport:
-    """Drain the outbox with a progress bar, and print what happened."""
-    from publisher.mailer import drain
-    from publisher.transports import transport_for
-
-    transport = transport_for(settings)
-    with progress_bar() as progress:
-        report = drain(settings, outbox, transport, progress=lambda d, t: progress("send", d, t))
-    rate = report.done / report.seconds if report.seconds else 0.0
-    click.echo(
-        f"sent {report.sent}, retrying later {report.retrying}, failed {report.failed} "
-        f"in {report.seconds:.1f} s ({rate:,.0f}/s) via {transport.description}"
-    )
-    for reply in report.failures:
-        click.echo(f"failed: {reply}")
-    return report
-
-
 @click.command("digest")
 @click.argument("name")
 @click.option("--dry-run", is_flag=True, help="Show who would get what; store and send nothing.")
@@ -180,6 +189,7 @@ def digest_command(obj: Context, name: str, dry_run: bool, no_send: bool) -> Non
     --dry-run, content/ is published first so the issue sees the newest files.
     """
     from publisher.issues import find_digest, open_issue, plan
+    from publisher.outboxcli import finish, send
     from publisher.publish import publish
 
     settings = obj.settings()
@@ -202,7 +212,7 @@ def digest_command(obj: Context, name: str, dry_run: bool, no_send: bool) -> Non
             f"for {issue.recipients} subscribers: {issue.subject}"
         )
         if not no_send:
-            _send(settings, outbox)
+            finish(send(settings, outbox))
 
 
 def _print_plan(ready: Plan, outbox: Outbox) -> None:
@@ -297,41 +307,4 @@ def send_test_command(obj: Context, name: str, address: str) -> None:
     click.echo(f"sent to {to} via {transport.description}: {reply}")
 
 
-@click.command("outbox")
-@click.option("--retry-failed", is_flag=True, help="Queue failed deliveries again first.")
-@click.pass_obj
-def outbox_command(obj: Context, retry_failed: bool) -> None:
-    """Deliveries by state, and the latest failures with the relay's reply."""
-    settings = obj.settings()
-    with mail_store(settings) as outbox:
-        if retry_failed:
-            click.echo(f"queued again: {outbox.retry_failed(datetime.now(UTC))}")
-        counts = outbox.counts()
-        click.echo("  ".join(f"{state}: {n}" for state, n in counts.items()))
-        next_due = outbox.next_due()
-        if next_due is not None:
-            click.echo(f"next try: {next_due.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}")
-        for failure in outbox.failures():
-            click.echo(
-                f"failed: {failure.address} ({failure.digest} issue {failure.issue_id}, "
-                f"{failure.attempts} tries): {failure.reply}"
-            )
-
-
-@click.command("drain")
-@click.pass_obj
-def drain_command(obj: Context) -> None:
-    """Send every delivery that is due now (what the worker does continuously)."""
-    settings = obj.settings()
-    with mail_store(settings) as outbox:
-        _send(settings, outbox)
-
-
-MAIL_COMMANDS = (
-    subscribers_group,
-    digest_command,
-    preview_command,
-    send_test_command,
-    outbox_command,
-    drain_command,
-)
+MAIL_COMMANDS = (subscribers_group, digest_command, preview_command, send_test_command)

@@ -116,7 +116,7 @@ class RunReport:
 
 
 SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
-DeliveryState = Literal["queued", "sending", "sent", "failed", "cancelled"]
+DeliveryState = Literal["queued", "sending", "sent", "failed", "possibly_delivered", "cancelled"]
 
 
 @dataclass(frozen=True)
@@ -147,23 +147,51 @@ class Issue:
 
 @dataclass(frozen=True)
 class Claim:
-    """A delivery claimed for sending: whom, which issue, and which try this is."""
+    """A delivery claimed for sending: whom, which issue, and how many tries it had."""
 
     id: int
     issue_id: int
     subscriber: Subscriber
-    attempts: int
+    attempts: int  # real tries before this one
     lease: datetime  # the claim's lease: recording needs it to still be this sender's
+    uncertain: int = 0  # outcomes nobody knows so far (copies that may be out)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one claimed delivery, decided by the mailer's retry policy."""
+    """What became of one claimed delivery, decided by the sender's retry policy.
+
+    ``tried``: a real attempt (counted); ``bounce``: the reader's own mailbox refused it
+    (counts towards ``smtp.bounce_after``); ``uncertain``: nobody knows whether it arrived.
+    """
 
     id: int
     subscriber_id: int
+    issue_id: int
     state: DeliveryState
     reply: str
     lease: datetime
     next_attempt: datetime | None = None
-    permanent: bool = False
+    tried: bool = True
+    bounce: bool = False
+    uncertain: bool = False
+
+
+RelayCondition = Literal["up", "down", "refusing"]
+
+
+@dataclass(frozen=True)
+class RelayState:
+    """A relay as every sender sees it: up, or paused since a reply, until the next probe."""
+
+    relay: str
+    state: RelayCondition = "up"
+    since: datetime | None = None
+    reply: str = ""
+    probe_at: datetime | None = None
+    probes: int = 0
+
+    @property
+    def paused(self) -> bool:
+        """Whether the outbox waits for this relay."""
+        return self.state != "up"

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
+    Connection,
     and_,
     bindparam,
     delete,
@@ -26,7 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from publisher.models import Article, Claim, Issue, Outcome
+from publisher import tally
+from publisher.models import Article, Claim, Issue, Outcome, RelayState
 from publisher.readers import Readers, subscriber_of
 from publisher.records import utc
 from publisher.schema import (
@@ -35,11 +37,11 @@ from publisher.schema import (
     deliveries,
     issues,
     meta,
+    relays,
     subscribers,
     tasks,
 )
 
-STATES = ("queued", "sending", "sent", "failed", "cancelled")
 T = TypeVar("T")
 
 
@@ -65,20 +67,17 @@ class TaskHealth(NamedTuple):
 TASKS_KEPT = timedelta(days=1)  # rows of a process gone this long are dropped
 
 
-@dataclass(frozen=True)
-class Failure:
-    """A delivery that failed for good, for ``publisher outbox``."""
-
-    address: str
-    digest: str
-    issue_id: int
-    attempts: int
-    reply: str
-
-
 def _moment(name: str) -> Any:
     """A bound timestamp, stored as the deliveries table stores its own."""
     return bindparam(name, type_=deliveries.c.next_attempt.type)
+
+
+def _by_lease(claims: Sequence[Claim]) -> dict[datetime, list[int]]:
+    """Claim ids by lease: each statement checks one lease still holds."""
+    found: dict[datetime, list[int]] = {}
+    for claim in claims:
+        found.setdefault(claim.lease, []).append(claim.id)
+    return found
 
 
 def _listed() -> Any:
@@ -115,10 +114,24 @@ _TAKE = (
             and_(deliveries.c.state == "sending", deliveries.c.lease_until < _moment("now")),
         ),
     )
+    .values(state="sending", lease_until=_moment("until"), updated=_moment("now"))
+    .returning(deliveries.c.id)
+)
+# An expired lease on a message marked in flight: its sender died while sending it, so it was
+# perhaps delivered. Counted as uncertain; past the limit it is given up as possibly delivered
+# instead of sent once more (a sender crashing in a loop does not mail a reader every time).
+_ORPHANED = (
+    update(deliveries)
+    .where(_listed(), deliveries.c.state == "sending", deliveries.c.in_flight)
+    .values(uncertain=deliveries.c.uncertain + 1, in_flight=False)
+)
+_GIVE_UP = (
+    update(deliveries)
+    .where(_listed(), deliveries.c.state == "sending", deliveries.c.uncertain > bindparam("most"))
     .values(
-        state="sending",
-        lease_until=_moment("until"),
-        attempts=deliveries.c.attempts + 1,
+        state="possibly_delivered",
+        lease_until=None,
+        last_reply=bindparam("reply"),
         updated=_moment("now"),
     )
     .returning(deliveries.c.id)
@@ -128,6 +141,7 @@ _CLAIMED = (
         deliveries.c.id.label("delivery"),
         deliveries.c.issue_id,
         deliveries.c.attempts,
+        deliveries.c.uncertain,
         subscribers.c.id,
         subscribers.c.address,
         subscribers.c.status,
@@ -151,9 +165,24 @@ _RECORD = (
         last_reply=bindparam("reply"),
         next_attempt=_moment("retry_at"),
         lease_until=None,
+        in_flight=False,
+        attempts=deliveries.c.attempts + bindparam("tried"),
+        uncertain=deliveries.c.uncertain + bindparam("unsure"),
         updated=_moment("now"),
     )
 )
+# Committed before a message goes to the relay (again only while the claim is the sender's).
+_IN_FLIGHT = (
+    update(deliveries)
+    .where(
+        _listed(),
+        deliveries.c.state == "sending",
+        deliveries.c.lease_until == _moment("lease"),
+    )
+    .values(in_flight=True)
+    .returning(deliveries.c.id)
+)
+SENDER_DIED = "a sender stopped while sending it, more than once: it may have arrived"
 
 
 class Outbox(Readers):
@@ -274,18 +303,27 @@ class Outbox(Readers):
 
     # -- deliveries -------------------------------------------------------------------------
 
-    def claim(self, now: datetime, lease: timedelta, limit: int) -> list[Claim]:
+    def claim(
+        self, now: datetime, lease: timedelta, limit: int, most_uncertain: int = 1
+    ) -> list[Claim]:
         """Move up to ``limit`` due deliveries to ``sending`` under a lease, and return them.
 
         Due means sending with an expired lease (its sender died), taken first, or queued with
-        its retry time reached, the longest due first. Deliveries of subscribers no longer
-        active are cancelled instead, so an unsubscribe takes effect before the next message.
-        Concurrent senders skip each other's rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL;
-        SQLite serialises writers).
+        its retry time reached, the longest due first. An expired one that was in flight counts
+        as uncertain, and past ``most_uncertain`` is given up as possibly delivered rather than
+        sent again. Deliveries of subscribers no longer active are cancelled instead, so an
+        unsubscribe takes effect before the next message. Concurrent senders skip each other's
+        rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers). Taking a
+        claim is not an attempt: only a message handed to the relay counts.
         """
         now = utc(now)
         with self.engine.begin() as conn:
             ids = list(conn.execute(_EXPIRED, {"now": now, "limit": limit}).scalars())
+            if ids:
+                conn.execute(_ORPHANED, {"ids": ids})
+                given_up = {"ids": ids, "most": most_uncertain, "reply": SENDER_DIED, "now": now}
+                lost = set(conn.execute(_GIVE_UP, given_up).scalars())
+                ids = [i for i in ids if i not in lost]
             if len(ids) < limit:
                 due = conn.execute(_DUE, {"now": now, "limit": limit - len(ids)})
                 ids += due.scalars()
@@ -295,82 +333,134 @@ class Outbox(Readers):
             ids = list(conn.execute(_TAKE, {"ids": ids, "now": now, "until": until}).scalars())
             if not ids:
                 return []
-            claims, gone = [], []
-            for row in conn.execute(_CLAIMED, {"ids": ids}):
-                if row.status != "active":
-                    gone.append(row.delivery)
-                    continue
-                subscriber = subscriber_of(row)
-                claims.append(Claim(row.delivery, row.issue_id, subscriber, row.attempts, until))
-            if gone:
-                conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id.in_(gone))
-                    .values(state="cancelled", lease_until=None, last_reply="not active")
-                )
+            return self._claims(conn, ids, until)
+
+    def _claims(self, conn: Connection, ids: list[int], until: datetime) -> list[Claim]:
+        """The claims of rows just taken; those of readers no longer active are cancelled."""
+        claims, gone = [], []
+        for row in conn.execute(_CLAIMED, {"ids": ids}):
+            if row.status != "active":
+                gone.append(row.delivery)
+                continue
+            subscriber = subscriber_of(row)
+            claim = Claim(row.delivery, row.issue_id, subscriber, row.attempts, until)
+            claims.append(replace(claim, uncertain=row.uncertain))
+        if gone:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(gone))
+                .values(state="cancelled", lease_until=None, last_reply="not active")
+            )
         return claims
 
-    def record(self, outcomes: Sequence[Outcome], now: datetime, bounce_after: int) -> None:
-        """Write what became of claimed deliveries, and count permanent failures against their
-        subscribers (bounced after ``bounce_after``), in one transaction.
+    def commit(
+        self,
+        outcomes: Sequence[Outcome],
+        starting: Sequence[Claim],
+        now: datetime,
+        bounce_after: int,
+    ) -> set[int]:
+        """In one transaction: write what became of claimed deliveries (counting refusals by a
+        reader's own mailbox against them, bounced after ``bounce_after``), and mark the claims
+        about to be sent as in flight. The ids marked: a claim whose lease is no longer this
+        sender's is not marked, and must not be sent.
 
         Outcomes alike (every plain ``sent``, mostly) are written by one statement over their
-        ids: the sender records many small groups a second, each committed before its workers
-        move on.
+        ids: the sender commits many small groups a second, each before its workers move on.
         """
-        if not outcomes:
-            return
         now = utc(now)
-        alike: dict[tuple[str, str, datetime, datetime], list[int]] = {}
+        with self.engine.begin() as conn:
+            self._record(conn, outcomes, now, bounce_after)
+            marked: set[int] = set()
+            for lease, ids in _by_lease(starting).items():
+                marked |= set(conn.execute(_IN_FLIGHT, {"ids": ids, "lease": lease}).scalars())
+            return marked
+
+    def record(self, outcomes: Sequence[Outcome], now: datetime, bounce_after: int) -> None:
+        """Write what became of claimed deliveries (:meth:`commit` with nothing starting)."""
+        self.commit(outcomes, (), now, bounce_after)
+
+    def _record(
+        self, conn: Connection, outcomes: Sequence[Outcome], now: datetime, bounce_after: int
+    ) -> None:
+        alike: dict[tuple[Any, ...], list[int]] = {}
         for o in outcomes:
             retry_at = utc(o.next_attempt) if o.next_attempt else now
-            alike.setdefault((o.state, o.reply[:1000], retry_at, o.lease), []).append(o.id)
-        bounced = [{"key": o.subscriber_id} for o in outcomes if o.permanent]
-        with self.engine.begin() as conn:
-            for (state, reply, retry_at, lease), ids in alike.items():
-                values = {"ids": ids, "state": state, "reply": reply, "retry_at": retry_at}
-                values["lease"] = lease
-                conn.execute(_RECORD, {**values, "now": now})
-            if bounced:
-                conn.execute(
-                    update(subscribers)
-                    .where(subscribers.c.id == bindparam("key"))
-                    .values(bounces=subscribers.c.bounces + 1, updated=now),
-                    bounced,
-                )
-                ids = [row["key"] for row in bounced]
-                conn.execute(
-                    update(subscribers)
-                    .where(
-                        subscribers.c.id.in_(ids),
-                        subscribers.c.status == "active",
-                        subscribers.c.bounces >= bounce_after,
-                    )
-                    .values(status="bounced")
-                )
+            key = (o.state, o.reply[:1000], retry_at, o.lease, int(o.tried), int(o.uncertain))
+            alike.setdefault(key, []).append(o.id)
+        for (state, reply, retry_at, lease, tried, unsure), ids in alike.items():
+            values = {"ids": ids, "state": state, "reply": reply, "retry_at": retry_at}
+            values |= {"lease": lease, "tried": tried, "unsure": unsure, "now": now}
+            conn.execute(_RECORD, values)
+        bounced = [{"key": o.subscriber_id, "issue": o.issue_id} for o in outcomes if o.bounce]
+        if not bounced:
+            return
+        conn.execute(
+            update(subscribers)
+            .where(subscribers.c.id == bindparam("key"))
+            .values(bounces=subscribers.c.bounces + 1, updated=now),
+            bounced,
+        )
+        conn.execute(
+            update(subscribers)
+            .where(
+                subscribers.c.id == bindparam("key"),
+                subscribers.c.status == "active",
+                subscribers.c.bounces >= bounce_after,
+            )
+            .values(status="bounced", bounced_issue=bindparam("issue"), bounced_at=now),
+            bounced,
+        )
 
     def release(self, ids: Sequence[int], now: datetime) -> None:
-        """Give claimed deliveries back unsent (a graceful stop): queued, the try not counted."""
+        """Give claimed deliveries back unsent (a graceful stop): queued, no try counted."""
         if not ids:
             return
         with self.engine.begin() as conn:
             conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id.in_(ids), deliveries.c.state == "sending")
-                .values(
-                    state="queued",
-                    lease_until=None,
-                    attempts=deliveries.c.attempts - 1,
-                    updated=utc(now),
-                )
+                .values(state="queued", lease_until=None, in_flight=False, updated=utc(now))
             )
+
+    def leases(self, now: datetime) -> tuple[int, datetime | None]:
+        """Deliveries claimed and not yet expired (another sender's, or a dead one's), and when
+        the last of those leases ends: after a crash, they wait for it."""
+        query = select(func.count(), func.max(deliveries.c.lease_until)).where(
+            deliveries.c.state == "sending", deliveries.c.lease_until >= utc(now)
+        )
+        with self.engine.connect() as conn:
+            count, until = conn.execute(query).one()
+        return int(count), until
+
+    # -- the relays ----------------------------------------------------------------------------
+
+    def relay(self, name: str) -> RelayState:
+        """How every sender sees the relay ``name`` (up until one found otherwise)."""
+        query = select(relays).where(relays.c.relay == name)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return RelayState(name)
+        return RelayState(name, row.state, row.since, row.reply, row.probe_at, row.probes)
+
+    def set_relay(self, state: RelayState) -> None:
+        """Keep the relay's state for every sender (and the operator's status pages)."""
+        values = {
+            "state": state.state,
+            "since": state.since,
+            "reply": state.reply[:1000],
+            "probe_at": state.probe_at,
+            "probes": state.probes,
+        }
+        with self.engine.begin() as conn:
+            key = relays.c.relay == state.relay
+            if not conn.execute(update(relays).where(key).values(values)).rowcount:
+                conn.execute(insert(relays).values(relay=state.relay, **values))
 
     def counts(self) -> dict[str, int]:
         """Deliveries by state, every state present."""
-        query = select(deliveries.c.state, func.count()).group_by(deliveries.c.state)
-        with self.engine.connect() as conn:
-            found = {state: int(n) for state, n in conn.execute(query)}
-        return {state: found.get(state, 0) for state in STATES}
+        return tally.counts(self.engine)
 
     def activity(self, since: datetime) -> dict[str, int]:
         """For metrics: issues ever opened, and deliveries sent and failed since ``since``."""
@@ -437,32 +527,17 @@ class Outbox(Readers):
             value: datetime | None = conn.execute(query).scalar()
         return value
 
-    def failures(self, limit: int = 50) -> list[Failure]:
-        """The latest permanent failures with their last SMTP reply."""
-        query = (
-            select(
-                subscribers.c.address,
-                issues.c.digest,
-                issues.c.id,
-                deliveries.c.attempts,
-                deliveries.c.last_reply,
-            )
-            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-            .join(issues, issues.c.id == deliveries.c.issue_id)
-            .where(deliveries.c.state == "failed")
-            .order_by(deliveries.c.id.desc())
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return [Failure(*row) for row in conn.execute(query)]
-
-    def retry_failed(self, now: datetime) -> int:
-        """Queue failed deliveries of still-active subscribers again, tries counted afresh."""
+    def retry_failed(self, now: datetime, possibly_delivered: bool = False) -> int:
+        """Queue failed deliveries of still-active subscribers again, tries counted afresh;
+        with ``possibly_delivered`` those too (each may then arrive twice)."""
         active = select(subscribers.c.id).where(subscribers.c.status == "active")
+        states = ["failed", "possibly_delivered"] if possibly_delivered else ["failed"]
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(deliveries)
-                .where(deliveries.c.state == "failed", deliveries.c.subscriber_id.in_(active))
-                .values(state="queued", attempts=0, next_attempt=utc(now), updated=utc(now))
+                .where(deliveries.c.state.in_(states), deliveries.c.subscriber_id.in_(active))
+                .values(
+                    state="queued", attempts=0, uncertain=0, next_attempt=utc(now), updated=utc(now)
+                )
             )
             return int(done.rowcount)

@@ -221,6 +221,33 @@ class Readers:
                 .values(status="unsubscribed", updated=utc(now))
             )
 
+    def reactivate(
+        self,
+        now: datetime,
+        issue_id: int | None = None,
+        between: tuple[datetime, datetime] | None = None,
+    ) -> list[str]:
+        """Make active again the readers that ``issue_id`` bounced, or that were bounced
+        ``between`` two times: an operator's undo of a bad issue or a bad relay hour. Their
+        count of refusals starts again. The addresses reactivated."""
+        query = subscribers.c.status == "bounced"
+        if issue_id is not None:
+            query &= subscribers.c.bounced_issue == issue_id
+        if between is not None:
+            start, end = (utc(moment) for moment in between)
+            query &= subscribers.c.bounced_at >= start
+            query &= subscribers.c.bounced_at < end
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                update(subscribers)
+                .where(query)
+                .values(
+                    status="active", bounces=0, bounced_issue=None, bounced_at=None, updated=now
+                )
+                .returning(subscribers.c.address)
+            )
+            return sorted(rows.scalars())
+
     def forget(self, address: str) -> bool:
         """Delete a subscriber and their deliveries (the right to be forgotten)."""
         with self.engine.begin() as conn:

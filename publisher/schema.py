@@ -27,7 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -159,6 +159,10 @@ subscribers = Table(
     Column("secret", String(64), nullable=False),
     Column("bounces", Integer, nullable=False, default=0),
     Column("confirm_sent", UTCDateTime, nullable=True),  # the last confirmation mail
+    # What made the reader bounced: the issue whose delivery was the last straw, and when, so an
+    # operator can reactivate the readers a bad issue or a bad hour bounced.
+    Column("bounced_issue", Integer, nullable=True),
+    Column("bounced_at", UTCDateTime, nullable=True),
     Column("created", UTCDateTime, nullable=False),
     Column("updated", UTCDateTime, nullable=False),
 )
@@ -217,6 +221,25 @@ deliveries = Table(
     Column("lease_until", UTCDateTime, nullable=True),
     Column("last_reply", Text, nullable=False),
     Column("updated", UTCDateTime, nullable=False),
+    # Committed just before the message goes to the relay, cleared with its outcome: a sending
+    # row whose lease ran out with this set was perhaps delivered by a sender that died.
+    Column("in_flight", Boolean, nullable=False, default=False),
+    # Outcomes nobody knows (no reply after the final dot, a sender that died while sending):
+    # how many copies may already be out, bounded by smtp.resend_possibly_delivered.
+    Column("uncertain", Integer, nullable=False, default=0),
     UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
 )
 Index("ix_deliveries_state_next", deliveries.c.state, deliveries.c.next_attempt)
+
+# The relays' state, shared by every sender: when one cannot be reached or refuses the sender,
+# the whole outbox waits for it (probed with a backoff) instead of each message failing alone.
+relays = Table(
+    "relays",
+    metadata,
+    Column("relay", String(300), primary_key=True),  # the transport's description
+    Column("state", String(20), nullable=False),  # up, down, refusing
+    Column("since", UTCDateTime, nullable=False),
+    Column("reply", Text, nullable=False),
+    Column("probe_at", UTCDateTime, nullable=True),
+    Column("probes", Integer, nullable=False),
+)

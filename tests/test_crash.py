@@ -109,6 +109,7 @@ def test_a_sender_killed_mid_issue_loses_nothing_and_repeats_at_most_what_was_in
             "sending": 0,
             "sent": RECIPIENTS,
             "failed": 0,
+            "possibly_delivered": 0,
             "cancelled": 0,
         }
         with outbox.engine.connect() as conn:

@@ -81,7 +81,10 @@ def test_digest_daily_writes_multipart_messages_to_the_maildir(project: Project)
     assert "no issue opened: nothing new since the last issue" in again.stdout
     assert len(list((project.root / "var" / "outbox" / "new").iterdir())) == 2
     outbox = _run(project, "outbox")
-    assert "queued: 0  sending: 0  sent: 2  failed: 0  cancelled: 0" in outbox.stdout
+    assert (
+        "queued: 0  sending: 0  sent: 2  failed: 0  possibly delivered: 0  cancelled: 0"
+        in outbox.stdout
+    )
 
 
 def test_dry_run_shows_who_gets_what_and_stores_nothing(project: Project) -> None:
@@ -144,7 +147,10 @@ def test_outbox_lists_failures_and_queues_them_again(
     assert "failed 1" in done.stdout
     listed = _run(project, "outbox").stdout
     assert "failed: 1" in listed
-    assert "gone@example.net (daily issue 1, 1 tries): 550 5.1.1 mailbox unavailable" in listed
+    assert (
+        "failed (1): 550 5.1.1 mailbox unavailable (at rcpt) — e.g. gone@example.net, "
+        "daily issue 1, 1 try" in listed
+    )
     retried = _run(project, "outbox", "--retry-failed").stdout
     assert "queued again: 1" in retried
     assert "sent 1" in _run(project, "drain").stdout

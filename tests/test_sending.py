@@ -19,9 +19,10 @@ import pytest
 from publisher.config import Settings
 from publisher.errors import ConfigError
 from publisher.issues import find_digest, open_issue
-from publisher.mailer import DrainReport, RateLimit, drain
+from publisher.mailer import RateLimit, drain
 from publisher.models import Issue
 from publisher.outbox import Outbox
+from publisher.policy import DrainReport
 from publisher.render import environment_for
 from publisher.store import Store
 from publisher.text import visible_text
@@ -199,7 +200,10 @@ def test_a_permanent_refusal_fails_at_once_and_bounces_the_subscriber(mailing: M
     statuses = {s.address: s.status for s in mailing.outbox.each_subscriber()}
     assert statuses[READERS[2]] == "bounced"
     assert statuses[READERS[0]] == "active"
-    assert [f.address for f in mailing.outbox.failures()] == [READERS[2]]
+    from publisher.tally import tally
+
+    [group] = tally(mailing.outbox.engine, NOW).failed
+    assert (group.address, group.count) == (READERS[2], 1)
 
 
 def test_a_data_refusal_is_permanent_and_counts_towards_bouncing(mailing: Mailing) -> None:
