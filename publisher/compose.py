@@ -19,6 +19,7 @@ from email.utils import format_datetime, formataddr
 from urllib.parse import quote
 
 from publisher.models import Issue, Subscriber
+from publisher.subscribers import envelope_address
 from publisher.tokens import message_id, token
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -175,8 +176,8 @@ class Letter:
         encoded = {name: _qp_value(value) + b"=\r\n" for name, value in values.items()}
         out = [
             self.head,
-            b"To: ",
-            subscriber.address.encode("utf-8"),
+            b"To: ",  # as the envelope has it: an IDNA domain, UTF-8 only where SMTPUTF8 is a must
+            envelope_address(subscriber.address).address.encode("utf-8"),
             b"\r\nMessage-ID: ",
             key.encode(),
             b"\r\nList-Unsubscribe: <",

@@ -11,6 +11,7 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -35,6 +36,31 @@ def normalise_address(text: str) -> str:
         return str(validate_email(candidate, check_deliverability=False).normalized)
     except EmailNotValidError as exc:
         raise AddressError(f"{candidate[:60]!r}: {exc}") from exc
+
+
+class Mailbox(NamedTuple):
+    """An address as the envelope and the ``To:`` header write it."""
+
+    address: str  # the domain in its ASCII (IDNA) form, which every relay takes
+    smtputf8: bool  # the local part is not ASCII: only a relay offering SMTPUTF8 can take it
+
+
+def envelope_address(address: str) -> Mailbox:
+    """The form a stored address (see :func:`normalise_address`) is sent in.
+
+    A non-ASCII *domain* needs nothing of the relay: its A-labels (``xn--bcher-kva.example``)
+    name the same domain. A non-ASCII *local part* has no ASCII form, so the message needs a
+    relay that offers SMTPUTF8 (RFC 6531) and may carry the address as UTF-8 (RFC 6532).
+
+    :raises AddressError: for an address :func:`normalise_address` would not have stored.
+    """
+    if address.isascii():
+        return Mailbox(address, False)
+    try:
+        checked = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise AddressError(f"{address[:60]!r}: {exc}") from exc
+    return Mailbox(f"{checked.local_part}@{checked.ascii_domain}", bool(checked.smtputf8))
 
 
 @dataclass
