@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, formataddr, make_msgid
 
 from jinja2 import Environment
@@ -18,6 +18,7 @@ from publisher.compose import header_text
 from publisher.config import Settings
 from publisher.models import Subscriber
 from publisher.render import render
+from publisher.subscribers import envelope_address
 from publisher.tokens import confirm_token
 
 VALID_HOURS = 48
@@ -45,11 +46,13 @@ def confirmation(
     )
     sender = settings.mail.from_address
     domain = sender.rpartition("@")[2]
-    message = EmailMessage(policy=SMTP)
+    to = envelope_address(subscriber.address)
+    # A UTF-8 local part is written as it is (RFC 6532), sent only where SMTPUTF8 is offered.
+    message = EmailMessage(policy=SMTPUTF8 if to.smtputf8 else SMTP)
     message["From"] = formataddr(
         (header_text(settings.mail.from_name or settings.site.title), sender)
     )
-    message["To"] = subscriber.address
+    message["To"] = to.address
     message["Subject"] = header_text(f"Confirm your subscription to {settings.site.title}")
     message["Date"] = format_datetime(now)
     # With a domain: make_msgid would otherwise look up this host's name (slow, and it leaks).

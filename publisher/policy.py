@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from publisher.config import SmtpSettings
 from publisher.models import Claim, Outcome, RelayCondition, RelayState
-from publisher.replies import DeliveryError, Verdict
+from publisher.replies import DeliveryError, Stage, Verdict
 
 MAX_BACKOFF = timedelta(hours=6)
 PROBE_MAX = timedelta(minutes=15)
@@ -37,7 +37,11 @@ def decide(claim: Claim, error: DeliveryError | None, now: datetime, smtp: SmtpS
     if error is None:
         return Outcome(*key, "sent", "", claim.lease)
     verdict, reply = error.verdict, str(error)
-    if verdict.pauses:
+    # A refusal at RCPT may be the relay's policy for this one recipient: it pauses like any
+    # other, but costs this delivery a try, and waits a backoff, so that one recipient cannot
+    # stop every other message at each resume (nor bounce anyone).
+    recipients_stage = error.reply.stage is Stage.RCPT
+    if verdict.pauses and not (verdict is Verdict.REFUSING and recipients_stage):
         return Outcome(*key, "queued", reply, claim.lease, now, tried=False)
     if verdict in (Verdict.BOUNCE, Verdict.FAIL):
         return Outcome(*key, "failed", reply, claim.lease, bounce=verdict is Verdict.BOUNCE)

@@ -98,7 +98,10 @@ class Readers:
         for row in found:
             address, digests = wanted.pop(row.address_key)
             if row.status in ("unsubscribed", "bounced"):
-                refused.append(f"{address}: {row.status}; only the reader can subscribe again")
+                again = "only the reader can subscribe again"
+                if row.status == "bounced":  # perhaps by the relay's fault, not the mailbox's
+                    again += "; `publisher subscribers reactivate` undoes an issue's bounces"
+                refused.append(f"{address}: {row.status}; {again}")
             elif current[row.id] != digests or row.status != status:
                 changed[row.id] = digests
         existing = len(changed)

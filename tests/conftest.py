@@ -6,10 +6,11 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -147,3 +148,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden", action="store_true", help="Rewrite golden files from current output."
     )
+
+
+@pytest.fixture
+def outboxed(db_project: Project, mail_server: MailServer) -> Iterator[Callable[..., Any]]:
+    """Make a project whose outbox holds one open issue to N readers (on both stores)."""
+    from tests.outboxes import Outboxed, outboxed_project
+
+    made: list[Outboxed] = []
+
+    def make(readers: int, **env: str) -> Outboxed:
+        made.append(outboxed_project(db_project, mail_server, readers, **env))
+        return made[-1]
+
+    yield make
+    for item in made:
+        item.outbox.engine.dispose()

@@ -8,54 +8,23 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from publisher.issues import find_digest, open_issue
 from publisher.outbox import Outbox
 from publisher.render import environment_for
-from publisher.schema import subscribers, subscriptions
+from publisher.schema import subscribers
 from publisher.store import Store
-from tests.conftest import NOW, Project, clean_environ
+from tests.conftest import NOW, Project
+from tests.outboxes import drain_process, subscribe_many
 from tests.smtpserver import MailServer
 
 RECIPIENTS = 2000
 CONNECTIONS = 4
 LEASE = 3.0
-
-
-def _drain_process(project: Project) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-c", "from publisher.cli import main; main()"]
-    command += ["--root", str(project.root), "drain"]
-    return subprocess.Popen(
-        command,
-        env=clean_environ(project.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
-def _subscribe(outbox: Outbox, count: int) -> None:
-    rows = [
-        {
-            "address": f"reader{n}@example.com",
-            "address_key": f"reader{n}@example.com",
-            "status": "active",
-            "secret": f"secret-{n}",
-            "bounces": 0,
-            "created": NOW,
-            "updated": NOW,
-        }
-        for n in range(count)
-    ]
-    with outbox.engine.begin() as conn:
-        conn.execute(insert(subscribers), rows)
-        ids = conn.execute(select(subscribers.c.id)).scalars()
-        conn.execute(insert(subscriptions), [{"subscriber_id": i, "digest": "daily"} for i in ids])
 
 
 def test_a_sender_killed_mid_issue_loses_nothing_and_repeats_at_most_what_was_in_flight(
@@ -74,12 +43,12 @@ def test_a_sender_killed_mid_issue_loses_nothing_and_repeats_at_most_what_was_in
     store = Store.open(settings.database_url)
     try:
         outbox = Outbox(store.engine)
-        _subscribe(outbox, RECIPIENTS)
+        subscribe_many(outbox, RECIPIENTS)
         digest = find_digest(settings, "daily")
         opened = open_issue(settings, outbox, environment_for(settings), digest, NOW)
         assert opened.issue is not None and opened.issue.recipients == RECIPIENTS
 
-        sender = _drain_process(project)
+        sender = drain_process(project)
         deadline = time.monotonic() + 60
         while len(mail_server.received) < RECIPIENTS // 4 and time.monotonic() < deadline:
             assert sender.poll() is None, sender.communicate()
@@ -92,7 +61,7 @@ def test_a_sender_killed_mid_issue_loses_nothing_and_repeats_at_most_what_was_in
         assert counts["sending"] > 0  # claims the dead sender held
 
         time.sleep(LEASE + 0.5)  # its leases run out
-        restarted = _drain_process(project)
+        restarted = drain_process(project)
         out, err = restarted.communicate(timeout=120)
         assert restarted.returncode == 0, err.decode()
 
@@ -129,12 +98,12 @@ def test_two_senders_at_once_send_each_message_once(
     store = Store.open(settings.database_url)
     try:
         outbox = Outbox(store.engine)
-        _subscribe(outbox, 1000)
+        subscribe_many(outbox, 1000)
         digest = find_digest(settings, "daily")
         assert (
             open_issue(settings, outbox, environment_for(settings), digest, NOW).issue is not None
         )
-        senders = [_drain_process(project) for _ in range(2)]
+        senders = [drain_process(project) for _ in range(2)]
         for sender in senders:
             _out, err = sender.communicate(timeout=120)
             assert sender.returncode == 0, err.decode()
