@@ -53,8 +53,9 @@ def test_a_leader_that_lost_its_lock_stops_before_its_next_job_and_another_can_l
         _take_the_lock_away(first, settings)
         await first.scheduled("publish", first.publish)  # the rescan fires: nothing runs
 
-        async def stood_down() -> bool:
-            return first.supervisor.health["watcher"].state == "stopped"
+        async def stood_down() -> bool:  # watching stopped, and the lock given up after it
+            watching = first.supervisor.health["watcher"].state
+            return watching == "stopped" and not first.leadership.held
 
         await until(stood_down, 5, "the first worker stops watching")
         assert not first.leading and not first.leadership.held
