@@ -395,3 +395,31 @@ def test_a_stop_finishes_sends_under_way_and_releases_the_rest(mailing: Mailing)
     assert counts["sending"] == 0  # nothing left claimed
     assert counts["sent"] == len(mailing.server.received)  # nothing marked sent that was not
     assert counts["sent"] + counts["queued"] == 40
+
+
+@pytest.mark.parametrize("smtputf8", [True, False], ids=["relay-with-smtputf8", "relay-without"])
+def test_a_non_ascii_address_goes_with_smtputf8_or_fails_at_once_blaming_nobody(
+    db_project: Project, smtputf8: bool
+) -> None:
+    server = MailServer(smtputf8=smtputf8).start()
+    try:
+        db_project.environ.update(server.environ())
+        db_project.environ["PUBLISHER_SMTP__BOUNCE_AFTER"] = "1"
+        db_project.publish()
+        store = Store.open(db_project.settings().database_url)
+        mailing = Mailing(db_project, Outbox(store.engine), server)
+        mailing.subscribe("jörg@example.org", "ada@bücher.example")
+        mailing.open()
+        report = mailing.drain()
+        received = {r.recipients[0] for r in server.received}
+        assert "ada@xn--bcher-kva.example" in received  # the domain in ASCII, at any relay
+        if smtputf8:
+            assert report.sent == 2 and "jörg@example.org" in received
+        else:
+            assert (report.sent, report.failed, report.bounced, report.retrying) == (1, 1, 0, 0)
+            assert "SMTPUTF8" in report.failures[0]
+        statuses = {s.status for s in mailing.outbox.each_subscriber()}
+        assert statuses == {"active"}  # nobody's mailbox was at fault
+        store.close()
+    finally:
+        server.stop()
