@@ -44,7 +44,9 @@ log = logging.getLogger("publisher.sender")
 # more before it commits: against a fast relay, about 2.5 times fewer commits (and some 10 % less
 # CPU a message), for a delay that a real relay's round trips dwarf.
 GATHER_SECONDS = 0.002
-CLAIM_PATIENCE = 60.0  # seconds a busy or gone store is waited for before the drain gives up
+# Seconds a busy or gone store is waited for: briefly before anything is sent (the drain gives
+# up, and the next one tries again), for as long as the lease holds once messages are out.
+PATIENCE = 2.0
 Clock = Callable[[], datetime]
 Progress = Callable[[int, int], None]
 Commit = tuple[list[Outcome], Claim | None, "asyncio.Future[bool]"]
@@ -158,18 +160,17 @@ class Sender:
         started = asyncio.get_running_loop().time()
         try:
             name = self.transport.description
-            relay = await self._patient(CLAIM_PATIENCE, self.outbox.relay, name)
+            relay = await self._patient(PATIENCE, self.outbox.relay, name)
             if relay.paused and not (relay := await self._probe(relay)).paused:
                 relay = RelayState(relay.relay)
             if relay.paused:
                 self.report.relay = relay
             else:
                 await self._send_due(stop)
-            waiting, until = await self._patient(CLAIM_PATIENCE, self.outbox.leases, self.clock())
+            waiting, until = await self._patient(PATIENCE, self.outbox.leases, self.clock())
             self.report.waiting, self.report.waiting_until = waiting, until
-        except StoreError as exc:
+        except StoreError as exc:  # the caller reports it (one line a round in the worker)
             self.report.error = str(exc)
-            log.error("sending stopped: %s", exc)
         finally:
             self._db.shutdown(wait=True)
         self.report.relay = self.report.relay or self.paused
@@ -178,7 +179,7 @@ class Sender:
         return self.report
 
     async def _send_due(self, stop: asyncio.Event) -> None:
-        counts = await self._patient(CLAIM_PATIENCE, self.outbox.counts)
+        counts = await self._patient(PATIENCE, self.outbox.counts)
         self.total = counts["queued"] + counts["sending"]
         queue: asyncio.Queue[Claim | None] = asyncio.Queue(self.batch)
         recorder = asyncio.create_task(self._recorder())
@@ -196,7 +197,7 @@ class Sender:
                 item = queue.get_nowait()
                 if item is not None:
                     leftover.append(item.id)
-            await self._patient(CLAIM_PATIENCE, self.outbox.release, leftover, self.clock())
+            await self._patient(PATIENCE, self.outbox.release, leftover, self.clock())
             recorder.cancel()
 
     async def _probe(self, relay: RelayState) -> RelayState:
@@ -210,11 +211,11 @@ class Sender:
             if not exc.verdict.pauses:  # e.g. a reply about nobody in particular: try sending
                 return RelayState(relay.relay)
             state = paused(relay, exc, now, self.smtp.probe_seconds)
-            await self._patient(CLAIM_PATIENCE, self.outbox.set_relay, state)
+            await self._patient(PATIENCE, self.outbox.set_relay, state)
             log.warning("relay still not taking mail: %s", relay_line(state, self.settings.zone))
             return state
         up = RelayState(relay.relay, "up", now, said)
-        await self._patient(CLAIM_PATIENCE, self.outbox.set_relay, up)
+        await self._patient(PATIENCE, self.outbox.set_relay, up)
         log.info("relay %s takes mail again: %s", relay.relay, said)
         return up
 
@@ -226,9 +227,9 @@ class Sender:
             name = self.transport.description
             self.paused = RelayState(name, "down")  # other workers stop at once
             now = self.clock()
-            current = await self._patient(CLAIM_PATIENCE, self.outbox.relay, name)
+            current = await self._patient(PATIENCE, self.outbox.relay, name)
             self.paused = paused(current, error, now, self.smtp.probe_seconds)
-            await self._patient(CLAIM_PATIENCE, self.outbox.set_relay, self.paused)
+            await self._patient(PATIENCE, self.outbox.set_relay, self.paused)
             log.warning("sending paused: %s", relay_line(self.paused, self.settings.zone))
 
     async def _feed(self, queue: asyncio.Queue[Claim | None], stop: asyncio.Event, n: int) -> None:
@@ -236,7 +237,7 @@ class Sender:
         most = max(1, self.smtp.resend_possibly_delivered)
         while not stop.is_set() and self.paused is None:
             claims = await self._patient(
-                CLAIM_PATIENCE, self.outbox.claim, self.clock(), lease, self.batch, most
+                PATIENCE, self.outbox.claim, self.clock(), lease, self.batch, most
             )
             if not claims:
                 if not self.unrecorded:
@@ -261,7 +262,7 @@ class Sender:
             async with self._compiling:
                 letter = self.letters.get(issue_id)
                 if letter is None:
-                    issue = await self._patient(CLAIM_PATIENCE, self.outbox.issue, issue_id)
+                    issue = await self._patient(PATIENCE, self.outbox.issue, issue_id)
                     letter = letter_for(self.settings, issue, self.links)
                     self.letters[issue_id] = letter
         return letter

@@ -189,10 +189,9 @@ class Worker:
         transport = transport_for(self.settings)
         while not stop.is_set():
             sender = Sender(self.outbox, transport, self.settings, self.clock, inline=False)
-            try:
-                report = await sender.drain(stop)
-            except StoreError as exc:
-                self.supervisor.failed("drain", exc)
+            report = await sender.drain(stop)
+            if report.error:  # the store is gone or locked: a failed round of the drain
+                self.supervisor.failed("drain", StoreError(report.error))
             else:
                 self.supervisor.succeeded("drain")
                 if report.done:
