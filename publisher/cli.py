@@ -135,10 +135,23 @@ def check_command(obj: Context, strict: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
+def settings_table() -> list[str]:
+    """The README's configuration reference, a row per setting, made from the declarations."""
+    rows = ["| setting | default | allowed | environment | meaning |", "|---|---|---|---|---|"]
+    for info in describe():
+        env = ", ".join(f"`{name}`" for name in info.env)
+        rows.append(f"| `{info.key}` | `{info.default!r}` | {info.allowed} | {env} | {info.help} |")
+    return rows
+
+
 @cli.command("config")
+@click.option("--markdown", is_flag=True, help="The configuration reference as a Markdown table.")
 @click.pass_obj
-def config_command(obj: Context) -> None:
+def config_command(obj: Context, markdown: bool) -> None:
     """Show every setting: its value here, its default and its environment variable."""
+    if markdown:
+        click.echo("\n".join(settings_table()))
+        return
     settings = obj.settings()
     for info in describe():
         section, key = info.key.split(".")

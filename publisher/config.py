@@ -245,6 +245,42 @@ class WebSettings:
         "Bearer token of the admin API: from the environment only; unset disables the API.",
         env="PUBLISHER_ADMIN_TOKEN",
     )
+    public_metrics: bool = setting(
+        False, "Serve /metrics to anyone; off: only with the admin token (Prometheus bearer)."
+    )
+    trusted_proxies: str = setting(
+        "",
+        "Addresses or networks of reverse proxies whose X-Forwarded-For is believed "
+        "(comma-separated, e.g. 10.0.0.0/8, ::1); empty believes none.",
+    )
+    subscribes_per_client: int = setting(
+        10, "Subscribe requests one client address may make an hour.", low=1, high=100_000
+    )
+    confirmations_per_mailbox: int = setting(
+        3,
+        "Confirmation mails a day to one mailbox (plus-addresses and case count as one).",
+        low=1,
+        high=1000,
+    )
+    confirmations_per_hour: int = setting(
+        300, "Confirmation mails an hour for the whole site.", low=1, high=1_000_000
+    )
+    pending_hours: int = setting(
+        48, "Unconfirmed subscriptions are removed after this many hours.", low=1, high=8760
+    )
+    max_body_bytes: int = setting(
+        65_536, "Largest request body a form or API route reads (413 beyond).", low=1024, high=10**8
+    )
+    max_form_fields: int = setting(32, "Most fields a form may post.", low=1, high=10_000)
+    timeout_keep_alive: float = setting(
+        5.0, "Seconds an idle keep-alive connection is kept open.", low=0.1, high=3600
+    )
+    header_timeout: float = setting(
+        10.0, "Seconds a client has to send a request's headers.", low=0.1, high=3600
+    )
+    limit_concurrency: int = setting(
+        1000, "Most connections (and tasks) at once; more get 503.", low=1, high=1_000_000
+    )
 
 
 @dataclass(frozen=True)

@@ -366,3 +366,10 @@ def test_loading_settings_imports_neither_apscheduler_nor_sqlalchemy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_readme_holds_the_configuration_reference_as_declared() -> None:
+    """`publisher config --markdown` makes the table; the README must hold it as it is."""
+    from publisher.cli import settings_table
+
+    assert "\n".join(settings_table()) in (REPO / "README.md").read_text()
