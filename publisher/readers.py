@@ -168,7 +168,7 @@ class Readers:
         """A reader asked to subscribe: whom to send a confirmation to, or ``None``.
 
         A new address is stored as pending with the digests it chose; an unsubscribed or pending
-        one gets its choice updated. Active and bounced addresses get nothing, and no address
+        one gets its choice updated, and is pending (again). Active and bounced addresses get nothing, and no address
         gets more than one confirmation per ``cooldown`` (subscription bombing).
         """
         key = address.lower()
@@ -192,25 +192,23 @@ class Readers:
             ):
                 return None
             else:
-                subscriber_id = row.id
+                subscriber_id = row.id  # an unsubscribed reader asking again is pending again
                 conn.execute(
                     update(subscribers)
                     .where(subscribers.c.id == subscriber_id)
-                    .values(confirm_sent=now, updated=now)
+                    .values(status="pending", confirm_sent=now, updated=now)
                 )
             _set_digests(conn, {subscriber_id: set(digests)})
             found = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
             return subscriber_of(found, sorted(set(digests)))
 
     def confirm(self, subscriber_id: int, now: datetime) -> bool:
-        """The reader confirmed: pending or unsubscribed becomes active. ``False`` otherwise."""
+        """The reader confirmed: pending becomes active; ``False`` otherwise. A link from an
+        old confirmation mail cannot bring back a reader who has unsubscribed since."""
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(subscribers)
-                .where(
-                    subscribers.c.id == subscriber_id,
-                    subscribers.c.status.in_(["pending", "unsubscribed"]),
-                )
+                .where(subscribers.c.id == subscriber_id, subscribers.c.status == "pending")
                 .values(status="active", updated=utc(now))
             )
             return bool(done.rowcount)
