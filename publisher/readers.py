@@ -168,8 +168,9 @@ class Readers:
         """A reader asked to subscribe: whom to send a confirmation to, or ``None``.
 
         A new address is stored as pending with the digests it chose; an unsubscribed or pending
-        one gets its choice updated, and is pending (again). Active and bounced addresses get nothing, and no address
-        gets more than one confirmation per ``cooldown`` (subscription bombing).
+        one gets its choice updated, and is pending (again). Active and bounced addresses get
+        nothing, and no address gets more than one confirmation per ``cooldown`` (subscription
+        bombing).
         """
         key = address.lower()
         with self.engine.begin() as conn:
@@ -212,6 +213,13 @@ class Readers:
                 .values(status="active", updated=utc(now))
             )
             return bool(done.rowcount)
+
+    def confirmation_sent(self, subscriber_id: int) -> datetime | None:
+        """When the latest confirmation mail to a reader was sent: only its link confirms."""
+        query = select(subscribers.c.confirm_sent).where(subscribers.c.id == subscriber_id)
+        with self.engine.connect() as conn:
+            found: datetime | None = conn.execute(query).scalar()
+            return found
 
     def unsubscribe(self, subscriber_id: int, now: datetime) -> None:
         """The reader's one-click unsubscribe: idempotent, digests kept for a change of mind."""

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from publisher.supervisor import Supervisor
 
 LONG_RUNNING = frozenset({"serve", "worker", "run"})  # their log level defaults to INFO
+# The largest request head (request line and headers) read: our routes take short URLs and no
+# cookies; h11's own default, set here so that it is a decision.
+MAX_HEAD_BYTES = 16 * 1024
 
 
 def web_server(
@@ -37,6 +40,7 @@ def web_server(
     """A uvicorn server for the web app that leaves signals and logging to us."""
     import uvicorn
 
+    from publisher.guard import HeaderDeadline
     from publisher.web import create_app
 
     class Server(uvicorn.Server):
@@ -45,10 +49,24 @@ def web_server(
             # Ours set should_exit; uvicorn's would re-raise SIGTERM at exit and kill the worker.
             yield
 
+    web = settings.web
+
+    class Protocol(HeaderDeadline):
+        header_seconds = web.header_timeout
+
     config = uvicorn.Config(
         create_app(settings, health),
         host=host,
         port=port,
+        http=Protocol,
+        # uvicorn types it as int; it is a delay for call_later, and fractions work.
+        timeout_keep_alive=web.timeout_keep_alive,  # type: ignore[arg-type]
+        limit_concurrency=web.limit_concurrency,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        # Off: X-Forwarded-* is believed only from web.trusted_proxies, by the app itself;
+        # uvicorn's default would believe it from 127.0.0.1 whatever the setting says.
+        proxy_headers=False,
+        server_header=False,
         log_config=None,  # its default config prints access lines to stdout, past our handler
         access_log=settings.log.access,
     )

@@ -15,6 +15,8 @@ from publisher.models import Subscriber
 
 MAX_ID = 2**31 - 1  # subscribers.id is an INTEGER: 32 bits on PostgreSQL
 MAX_DIGITS = 19  # an expiry time in Unix seconds fits with room to spare
+FORM_SECONDS = 24 * 3600  # a form page left open for a day still posts
+CLOCK_SLACK = 300  # web processes on several machines may disagree on the time a little
 
 
 def _number(text: str, limit: int) -> int | None:
@@ -41,10 +43,15 @@ def subscriber_id(value: str) -> int | None:
     return _number(value.partition(".")[0], MAX_ID)
 
 
+def _mac(key: bytes, message: str) -> str:
+    """A URL-safe HMAC-SHA256 of ``message`` under ``key``, cut to 128 bits."""
+    mac = hmac.new(key, message.encode(), hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
 def sign(secret: str, purpose: str) -> str:
     """A URL-safe signature of ``purpose`` under ``secret`` (128 bits)."""
-    mac = hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+    return _mac(secret.encode(), purpose)
 
 
 def token(subscriber: Subscriber, purpose: str) -> str:
@@ -78,13 +85,36 @@ def confirm_token(subscriber: Subscriber, expires: int) -> str:
     return f"{subscriber.id}.{expires}.{sign(subscriber.secret, f'confirm {expires}')}"
 
 
+def confirm_expiry(value: str) -> int | None:
+    """The expiry a confirmation token carries (its signature not checked)."""
+    return _number(value.partition(".")[2].partition(".")[0], 10**MAX_DIGITS)
+
+
 def verify_confirm(value: str, secret_of: dict[int, str], now: float) -> int | None:
     """The subscriber id a confirmation token names, while it holds and has not expired."""
     expires, _, signature = value.partition(".")[2].partition(".")
-    number, until = subscriber_id(value), _number(expires, 10**MAX_DIGITS)
+    number, until = subscriber_id(value), confirm_expiry(value)
     if number is None or until is None or until < now:
         return None
     secret = secret_of.get(number)
     if secret is None:
         return None
     return number if _same(sign(secret, f"confirm {expires}"), signature) else None
+
+
+def form_token(key: bytes, action: str, now: float) -> str:
+    """``<issued>.<signature>``: the hidden field of a form that posts to ``action`` (a path
+    under the site, e.g. ``manage/<token>``), signed with the server's key (see
+    :func:`publisher.guard.form_key`), so a post shows it came from a form this site served for
+    that very action within :data:`FORM_SECONDS`. It needs no session and no cookie."""
+    issued = int(now)
+    return f"{issued}.{_mac(key, f'form {action} {issued}')}"
+
+
+def verify_form_token(key: bytes, action: str, value: str, now: float) -> bool:
+    """Whether ``value`` is a form token for ``action`` made within :data:`FORM_SECONDS`."""
+    issued_text, _, signature = value.partition(".")
+    issued = _number(issued_text, 10**MAX_DIGITS)
+    if issued is None or not now - FORM_SECONDS <= issued <= now + CLOCK_SLACK:
+        return False
+    return _same(_mac(key, f"form {action} {issued}"), signature)

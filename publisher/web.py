@@ -25,20 +25,23 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 from publisher.conditional import Bodies, not_modified
 from publisher.config import Settings
-from publisher.confirmation import confirmation
+from publisher.confirmation import VALID_HOURS, confirmation
 from publisher.errors import PublisherError, StoreError
+from publisher.guard import Guard, form_key, same_origin, style_hashes
 from publisher.health import healthz_body, metrics_body, publish_body, status_body
 from publisher.issues import find_digest, open_issue
 from publisher.locks import LockTimeout
 from publisher.logs import publish_line
 from publisher.models import Subscriber
-from publisher.openapi import OPENAPI
+from publisher.openapi import openapi_for
 from publisher.outbox import Outbox
 from publisher.publish import publish
 from publisher.render import environment_for, render
@@ -46,12 +49,21 @@ from publisher.replies import DeliveryError
 from publisher.store import Store
 from publisher.subscribers import AddressError, normalise_address
 from publisher.supervisor import Supervisor
-from publisher.tokens import subscriber_id, verify, verify_confirm
+from publisher.tokens import (
+    confirm_expiry,
+    form_token,
+    subscriber_id,
+    verify,
+    verify_confirm,
+    verify_form_token,
+)
 from publisher.transports import transport_for
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 INDEX = "index.html"
 CONFIRM_COOLDOWN = timedelta(hours=1)  # one confirmation mail per address and hour, at most
+FORM_TOKEN = "csrf_token"  # noqa: S105 (the name of the hidden field of every form that posts)
+POSTS = ["GET", "POST"]  # a form page and its post
 log = logging.getLogger(__name__)
 
 
@@ -68,6 +80,9 @@ class Web:
         self.env = environment_for(settings)
         self.publishes = 0
         self.bodies = Bodies()
+        self.form_key = form_key(self.store.engine)
+        self.styles = style_hashes(self.env)
+        self.description = openapi_for(settings)
 
     def close(self) -> None:
         self.store.close()
@@ -106,7 +121,47 @@ class Web:
 
     def html(self, template: str, **context: Any) -> str:
         site = self.settings.site
-        return render(self.env, template, site=site, root=site.base_url, **context)
+        return render(
+            self.env,
+            template,
+            site=site,
+            root=site.base_url,
+            form_token=lambda action: form_token(self.form_key, action, time.time()),
+            **context,
+        )
+
+    def refused(self) -> HTMLResponse:
+        message = (
+            "This form was not sent from a page of this site, or the page is too old. "
+            "Go back, reload the page and send the form again."
+        )
+        return self.page("Not sent", message, 403)
+
+    def form_post(self, action: str, endpoint: Endpoint) -> Endpoint:
+        """A route whose POST changes state: it must come from a page of this site (its
+        ``Origin`` or ``Referer``, checked before anything is read) and carry the form token
+        that page was served with (see :func:`publisher.tokens.form_token`); its form is read
+        once, within the limits, and the route gets it from the request's cache. A refusal is
+        403 and changes nothing. Other methods pass through untouched."""
+        web = self.settings.web
+
+        async def checked(request: Request) -> Response:
+            if request.method != "POST":
+                return await endpoint(request)
+            if not same_origin(request.headers, request.url.scheme, self.settings.site.base_url):
+                return self.refused()
+            form = await request.form(
+                max_files=0, max_fields=web.max_form_fields, max_part_size=web.max_body_bytes
+            )
+            named = action + "".join(f"/{v}" for v in request.path_params.values())
+            given = form.get(FORM_TOKEN)
+            if not isinstance(given, str) or not verify_form_token(
+                self.form_key, named, given, time.time()
+            ):
+                return self.refused()
+            return await endpoint(request)
+
+        return checked
 
     async def named(self, request: Request) -> Subscriber | None:
         """The subscriber whose id a signed link carries (not yet checked against the signature);
@@ -199,16 +254,36 @@ class Web:
             log.warning("confirmation to subscriber %d not sent: %s", reader.id, exc)
 
     async def confirm(self, request: Request) -> Response:
+        """A pending reader's confirmation: the link of the latest confirmation mail asks, its
+        POST subscribes. An active reader is told so (a second click changes nothing); for
+        anyone else — unsubscribed since, bounced — the link is not valid."""
         token = request.path_params["token"]
         reader = await self.named(request)
-        secrets = {reader.id: reader.secret} if reader else {}
-        if reader is None or verify_confirm(token, secrets, time.time()) is None:
-            return self.page("Link not valid", "This link is not valid or has expired.", 400)
-        if request.method == "POST":
-            await run_in_threadpool(self.outbox.confirm, reader.id, datetime.now(UTC))
+        invalid = self.page("Link not valid", "This link is not valid or has expired.", 400)
+        if reader is None or reader.status not in ("pending", "active"):
+            return invalid
+        secrets = {reader.id: reader.secret}
+        if verify_confirm(token, secrets, time.time()) is None:
+            return invalid
+        if not await self._from_latest_mail(reader.id, token):
+            return invalid
+        now = datetime.now(UTC)
+        posted = request.method == "POST" and reader.status == "pending"
+        if posted and not await run_in_threadpool(self.outbox.confirm, reader.id, now):
+            return invalid  # the reader's state changed since it was read
         done = request.method == "POST" or reader.status == "active"
         html = self.html("web/confirm.html", address=reader.address, token=token, done=done)
         return HTMLResponse(html)
+
+    async def _from_latest_mail(self, reader_id: int, token: str) -> bool:
+        """Whether a confirmation link came with the latest confirmation mail: its expiry is
+        that mail's (mails to one address are an hour apart at least, so an older mail's link
+        expires at least that much earlier)."""
+        sent = await run_in_threadpool(self.outbox.confirmation_sent, reader_id)
+        until = confirm_expiry(token)
+        if sent is None or until is None:
+            return False
+        return until >= int(sent.timestamp()) + VALID_HOURS * 3600
 
     # -- the admin API ------------------------------------------------------------------------
 
@@ -284,7 +359,7 @@ class Web:
 
     async def openapi(self, request: Request) -> Response:
         """The admin API's description; behind the token like the API itself."""
-        return JSONResponse(OPENAPI)
+        return JSONResponse(self.description)
 
     async def healthz(self, request: Request) -> Response:
         """200 when the database answers and no task of this process keeps failing; 503 naming
@@ -312,20 +387,49 @@ class Web:
         page.headers.update(headers)
         return page
 
-    def routes(self) -> list[Route]:
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        """Starlette's own refusals — 404 and 405 under ``/api/``, 400 for a form that breaks
+        its limits, 413 for a body over the limit — as JSON for the API, a page elsewhere."""
+        assert isinstance(exc, HTTPException)
+        headers = exc.headers or {}
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": exc.detail}, exc.status_code, headers)
+        page = self.page("Not accepted", exc.detail, exc.status_code)
+        page.headers.update(headers)
+        return page
+
+    def routes(self) -> list[BaseRoute]:
+        """Every route; the admin API is one mount, so a wrong method there is 405 (with
+        ``Allow``), never the catch-all page route's 404."""
+        metrics = self.metrics if self.settings.web.public_metrics else self.admin(self.metrics)
+        api = [
+            Route("/publish", self.admin(self.api_publish), methods=["POST"]),
+            Route("/status", self.admin(self.api_status), methods=["GET"]),
+            Route("/digests/{name}/send", self.admin(self.api_send), methods=["POST"]),
+            Route("/openapi.json", self.admin(self.openapi), methods=["GET"]),
+        ]
         return [
             Route("/healthz", self.healthz),
-            Route("/unsubscribe/{token}", self.unsubscribe, methods=["GET", "POST"]),
-            Route("/manage/{token}", self.manage, methods=["GET", "POST"]),
-            Route("/subscribe", self.subscribe, methods=["GET", "POST"]),
-            Route("/confirm/{token}", self.confirm, methods=["GET", "POST"]),
-            Route("/api/publish", self.admin(self.api_publish), methods=["POST"]),
-            Route("/api/status", self.admin(self.api_status)),
-            Route("/api/digests/{name}/send", self.admin(self.api_send), methods=["POST"]),
-            Route("/api/openapi.json", self.admin(self.openapi)),
-            Route("/metrics", self.metrics),
+            Route("/unsubscribe/{token}", self.unsubscribe, methods=POSTS),
+            Route("/manage/{token}", self.form_post("manage", self.manage), methods=POSTS),
+            Route("/subscribe", self.form_post("subscribe", self.subscribe), methods=POSTS),
+            Route("/confirm/{token}", self.form_post("confirm", self.confirm), methods=POSTS),
+            Mount("/api", routes=api),
+            Route("/metrics", metrics),
             Route("/{path:path}", self.output, methods=["GET", "HEAD"]),
         ]
+
+
+class GuardedApp(Starlette):
+    """A Starlette application inside a :class:`~publisher.guard.Guard`: outside even its
+    error handler, so a 500 carries the hardening headers too."""
+
+    def __init__(self, guard: Callable[[ASGIApp], ASGIApp], **options: Any) -> None:
+        self.guard = guard
+        super().__init__(**options)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self.guard(super().build_middleware_stack())
 
 
 def create_app(settings: Settings, health: Supervisor | None = None) -> Starlette:
@@ -342,5 +446,14 @@ def create_app(settings: Settings, health: Supervisor | None = None) -> Starlett
         finally:
             web.close()
 
-    handlers = {StoreError: web.store_down}
-    return Starlette(routes=web.routes(), lifespan=lifespan, exception_handlers=handlers)
+    def guard(app: ASGIApp) -> ASGIApp:
+        return Guard(app, settings.site.base_url, web.styles, settings.web.max_body_bytes)
+
+    handlers = {StoreError: web.store_down, HTTPException: web.http_error}
+    return GuardedApp(
+        guard,
+        routes=web.routes(),
+        lifespan=lifespan,
+        exception_handlers=handlers,
+        max_body_size=settings.web.max_body_bytes,  # a chunked body is counted as it arrives
+    )

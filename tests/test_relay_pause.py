@@ -99,7 +99,7 @@ def test_a_relay_down_then_up_delivers_everything_and_spends_no_try(
     # Status and metrics of any process say it.
     with TestClient(create_app(box.project.settings())) as client:
         status = client.get("/api/status", headers={"Authorization": f"Bearer {TOKEN}"}).json()
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
     [relay] = status["relays"]
     assert relay["state"] == "down" and "connection refused" in relay["reply"]
     assert f'publisher_relay_up{{relay="{relay["relay"]}"}} 0' in metrics

@@ -73,7 +73,7 @@ def test_a_task_that_keeps_failing_makes_healthz_503_and_status_and_metrics_show
                 )
 
             await until(stored, 10, "the watcher's health in the store")
-            metrics = (await service.get("/metrics"))[1].decode()
+            metrics = (await service.get("/metrics", TOKEN))[1].decode()
             assert "publisher_tasks_unhealthy 0" not in metrics
             assert 'task="watcher"} 1' in metrics  # publisher_task_unhealthy{…,task="watcher"}
 

@@ -15,6 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from publisher.conditional import etag_matches
+from publisher.guard import form_key
 from publisher.mailer import letter_for
 from publisher.models import Subscriber
 from publisher.outbox import Outbox, TaskHealth
@@ -23,9 +24,11 @@ from publisher.tokens import confirm_token, sign, token
 from publisher.web import create_app
 from tests.conftest import NOW, Project
 from tests.corpus import growing
+from tests.forms import post_form, post_signed
 from tests.smtpserver import MailServer
 
 TOKEN = "s3cret-admin-token"  # noqa: S105 (a test token)
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
@@ -158,11 +161,11 @@ def test_readers_choose_their_digests(site: tuple[Project, TestClient, Outbox]) 
     url = f"/manage/{token(reader, 'manage')}"
     page = client.get(url)
     assert page.text.count("checked") == 2
-    client.post(url, data={"digest": ["weekly", "bogus"]})
+    post_form(client, url, {"digest": ["weekly", "bogus"]})
     assert outbox.subscriber(reader.id).digests == ("weekly",)  # type: ignore[union-attr]
-    client.post(url, data={})
+    post_form(client, url, {})
     assert outbox.subscriber(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
-    client.post(url, data={"digest": "daily"})  # the reader may come back; an import may not
+    post_form(client, url, {"digest": "daily"})  # the reader may come back; an import may not
     back = outbox.subscriber(reader.id)
     assert back is not None and back.status == "active" and back.digests == ("daily",)
 
@@ -251,7 +254,7 @@ def test_double_opt_in_mails_a_link_and_only_its_post_subscribes(
     client, outbox, server = signup
     form = client.get("/subscribe")
     assert 'name="email"' in form.text and 'name="website"' in form.text
-    sent = client.post("/subscribe", data={"email": "Ada@Example.COM", "digest": "weekly"})
+    sent = post_form(client, "/subscribe", {"email": "Ada@Example.COM", "digest": "weekly"})
     assert sent.status_code == 200 and "Check your inbox" in sent.text
     assert [r.recipients for r in server.received] == [["Ada@example.com"]]
     (reader,) = outbox.each_subscriber()
@@ -261,7 +264,7 @@ def test_double_opt_in_mails_a_link_and_only_its_post_subscribes(
     page = client.get(link)
     assert page.status_code == 200 and 'id="confirm"' in page.text
     assert outbox.subscriber(reader.id).status == "pending"  # type: ignore[union-attr]
-    done = client.post(link)
+    done = post_form(client, link)
     assert done.status_code == 200 and 'id="confirmed"' in done.text
     assert outbox.audience_size("weekly") == 1
 
@@ -270,13 +273,13 @@ def test_subscribe_cannot_be_used_to_bomb_or_probe_an_address(
     signup: tuple[TestClient, Outbox, MailServer],
 ) -> None:
     client, outbox, server = signup
-    answers = {client.post("/subscribe", data={"email": "bo@example.net"}).text for _ in range(10)}
+    answers = {post_form(client, "/subscribe", {"email": "bo@example.net"}).text for _ in range(10)}
     assert len(server.received) == 1  # one confirmation an hour, however often it is asked
     outbox.add_subscribers([("cy@example.org", ["daily"])], "active", NOW)
-    answers.add(client.post("/subscribe", data={"email": "cy@example.org"}).text)
+    answers.add(post_form(client, "/subscribe", {"email": "cy@example.org"}).text)
     assert len(answers) == 1  # the same page for new, pending and active addresses
     assert len(server.received) == 1
-    trapped = client.post("/subscribe", data={"email": "dee@example.org", "website": "spam"})
+    trapped = post_form(client, "/subscribe", {"email": "dee@example.org", "website": "spam"})
     assert trapped.status_code == 200 and len(server.received) == 1  # the honeypot sends nothing
     body = str(server.received[0].message().get_content())
     assert "spam" not in body
@@ -289,7 +292,7 @@ def test_a_bad_address_is_refused_with_422(
     signup: tuple[TestClient, Outbox, MailServer], address: str
 ) -> None:
     client, outbox, server = signup
-    refused = client.post("/subscribe", data={"email": address})
+    refused = post_form(client, "/subscribe", {"email": address})
     assert refused.status_code == 422 and "does not look like an email address" in refused.text
     assert list(outbox.each_subscriber()) == [] and server.received == []
 
@@ -298,21 +301,22 @@ def test_a_confirmation_link_expires_and_cannot_be_forged(
     signup: tuple[TestClient, Outbox, MailServer],
 ) -> None:
     client, outbox, server = signup
-    client.post("/subscribe", data={"email": "ada@example.com"})
+    post_form(client, "/subscribe", {"email": "ada@example.com"})
     (reader,) = outbox.each_subscriber()
     expired = confirm_token(reader, int(time.time()) - 1)
     forged = _confirm_link(server).replace("/confirm/", "/confirm/").rsplit(".", 1)[0] + ".AAAA"
+    key = form_key(outbox.engine)
     for link in (f"/confirm/{expired}", forged, f"/confirm/{token(reader, 'unsubscribe')}"):
-        assert client.post(link).status_code == 400
+        assert post_signed(client, link, key).status_code == 400
     assert outbox.subscriber(reader.id).status == "pending"  # type: ignore[union-attr]
 
 
 def test_metrics_speak_prometheus(site: tuple[Project, TestClient, Outbox]) -> None:
     _project, client, outbox = site
     _reader(outbox)
-    client.post("/api/digests/daily/send", headers={"Authorization": f"Bearer {TOKEN}"})
-    client.post("/api/publish", headers={"Authorization": f"Bearer {TOKEN}"})
-    metrics = client.get("/metrics")
+    client.post("/api/digests/daily/send", headers=ADMIN)
+    client.post("/api/publish", headers=ADMIN)
+    metrics = client.get("/metrics", headers=ADMIN)
     assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
     values = dict(
         line.rsplit(" ", 1) for line in metrics.text.splitlines() if not line.startswith("#")
@@ -345,10 +349,10 @@ def test_every_api_route_refuses_without_the_token(
     site: tuple[Project, TestClient, Outbox],
 ) -> None:
     _project, client, _outbox = site
-    api = [r for r in client.app.routes if getattr(r, "path", "").startswith("/api/")]  # type: ignore[attr-defined]
-    assert len(api) == 4
-    for route in api:
-        path = route.path.replace("{name}", "daily")
+    (mount,) = [r for r in client.app.routes if getattr(r, "path", "") == "/api"]  # type: ignore[attr-defined]
+    assert len(mount.routes) == 4
+    for route in mount.routes:
+        path = "/api" + route.path.replace("{name}", "daily")
         for method in route.methods - {"HEAD"}:
             assert client.request(method, path).status_code == 401, (method, path)
 
@@ -372,13 +376,13 @@ def test_a_link_whose_id_is_not_a_plain_number_gets_the_documented_400(
 ) -> None:
     _project, client, outbox = site
     reader = _reader(outbox)
+    key = form_key(outbox.engine)
     for path, purpose in [("unsubscribe", "unsubscribe"), ("manage", "manage")]:
         link = f"/{path}/{number}.{sign(reader.secret, purpose)}"
-        for method in ("GET", "POST"):
-            answer = client.request(method, link)
-            assert answer.status_code == 400 and "not valid" in answer.text, (method, link)
+        for answer in (client.get(link), post_signed(client, link, key)):
+            assert answer.status_code == 400 and "not valid" in answer.text, link
     for value in (f"{number}.{int(time.time()) + 60}.x", f"{reader.id}.{number}.x"):
-        assert client.post(f"/confirm/{value}").status_code == 400
+        assert post_signed(client, f"/confirm/{value}", key).status_code == 400
     assert client.post(f"/unsubscribe/{reader.id}.\u00e9\u00e9").status_code == 400
     assert outbox.subscriber(reader.id).status == "active"  # type: ignore[union-attr]
 
@@ -417,7 +421,7 @@ def test_the_api_publish_says_when_a_file_could_not_be_published(
     # The status and the metrics of any process show the stored problems too.
     status = client.get("/api/status", headers=ok).json()
     assert [p["path"] for p in status["problems"] if p["severity"] == "error"] == ["copy.md"]
-    metrics = client.get("/metrics").text
+    metrics = client.get("/metrics", headers=ADMIN).text
     assert re.search(r"^publisher_content_problems [1-9]", metrics, re.M)
 
 
@@ -441,7 +445,7 @@ def test_status_and_metrics_show_the_tasks_of_every_live_process(
         ("host-a:1", "watcher"): ("ok", False),
         ("host-b:2", "drain"): ("ok", True),  # its process stopped sending heartbeats
     }
-    metrics = client.get("/metrics").text
+    metrics = client.get("/metrics", headers=ADMIN).text
     assert "publisher_tasks_unhealthy 1" in metrics
     assert 'publisher_task_unhealthy{process="host-a:1",task="drain"} 1' in metrics
     assert 'publisher_task_failures{process="host-a:1",task="drain"} 4' in metrics

@@ -1,0 +1,54 @@
+"""schemathesis against the admin API over a real socket (issue 10): the description is what
+``GET /api/openapi.json`` of the running web process answers with the admin token, and every
+operation in it — that one too — is checked with all of schemathesis's checks: no 5xx; status
+codes, content types, headers and JSON bodies as described; invalid input refused with a 4xx
+and valid input accepted; no answer without the token; 405 with ``Allow`` for a method an
+operation does not have.
+
+It runs as its own command (``python -m schemathesis.cli run``), the way an operator would run
+it: its pytest plugin's lazy loading does not work with this pytest. The description is saved to
+a file first, because schemathesis leaves out the operation it loaded a description from. The
+run is kept short and the same on every run: a few examples an operation, in deterministic mode,
+one worker (a few seconds in all).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import Project, clean_environ
+from tests.served import call, served
+
+TOKEN = "s3cret-admin-token"  # noqa: S105 (a test token)
+EXAMPLES = 10  # an operation; about 90 requests in all
+
+
+def test_the_admin_api_keeps_to_its_openapi_description(project: Project, tmp_path: Path) -> None:
+    project.environ["PUBLISHER_ADMIN_TOKEN"] = TOKEN
+    project.environ["PUBLISHER_LOG__ACCESS"] = "false"
+    project.publish()
+    command = [sys.executable, "-m", "schemathesis.cli", "run"]
+    options = ["--header", f"Authorization: Bearer {TOKEN}", "--checks", "all"]
+    options += ["--max-examples", str(EXAMPLES), "--generation-deterministic", "--workers", "1"]
+    options += ["--request-timeout", "30", "--no-color"]
+    spec = tmp_path / "openapi.json"
+    with served(project.settings()) as (base, port):
+        described = call(
+            port, "GET", "/api/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert described.status == 200
+        spec.write_bytes(described.body)
+        run = subprocess.run(
+            [*command, str(spec), "--url", base, *options],
+            cwd=tmp_path,  # its cache and reports stay out of the checkout
+            env=clean_environ(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    report = run.stdout + run.stderr
+    assert run.returncode == 0, report
+    assert "Tested: 4" in report and "No issues found" in report, report
