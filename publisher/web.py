@@ -4,7 +4,10 @@ subscribers' own pages, and the operators' admin API.
 It shares nothing with the worker but the database: outputs are read from the store, so ``web``
 and ``worker`` may run on different machines. Readers' pages are reached through signed links
 (:mod:`publisher.tokens`); the one-click unsubscribe POST of RFC 8058 needs no cookie, no CSRF
-token and no redirect, and a GET never unsubscribes.
+token and no redirect, and a GET never unsubscribes. Every other form that changes state takes
+a POST only from a page of this site, with the form token that page carries
+(:meth:`Web.form_post`). Everything passes through :class:`publisher.guard.Guard` first:
+hardening headers, bounded bodies, bodiless ``GET`` and ``HEAD``.
 
 Every store call runs on a worker thread, never on the event loop: a write that waits for
 SQLite's lock (a publish, the worker) must not stall every other request meanwhile. When the

@@ -471,6 +471,25 @@ def test_every_response_carries_the_hardening_headers_and_every_page_the_csp(
     assert pages > 15
 
 
+def test_a_server_error_carries_the_hardening_headers_too(project: Project) -> None:
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from publisher.web import create_app
+
+    async def broken(_request: object) -> None:
+        raise RuntimeError("a bug")
+
+    project.publish()
+    app = create_app(project.settings())
+    app.router.routes.insert(0, Route("/broken", broken))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/broken")
+    assert answer.status_code == 500
+    assert answer.headers["content-security-policy"].startswith("default-src 'none'")
+    assert all(answer.headers[name] == value for name, value in HARDENING.items())
+
+
 def test_hsts_is_sent_when_the_site_is_https(start: Start) -> None:
     site = start(PUBLISHER_SITE__BASE_URL="https://news.example/")
     for answer in (site.get("/atom.xml"), site.get("/subscribe"), site.get("/nope")):
