@@ -165,7 +165,9 @@ class Guard:
 
         async def hardened(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [*message.get("headers", []), *extra]
+                headers = list(message.get("headers", []))
+                named = {name.lower() for name, _value in headers}
+                headers += [(name, value) for name, value in extra if name not in named]
                 if unread:  # the rest of the body is never read: the connection must go
                     headers.append((b"connection", b"close"))
                 message = {**message, "headers": headers}
