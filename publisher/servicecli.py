@@ -51,6 +51,9 @@ def web_server(
         port=port,
         log_config=None,  # its default config prints access lines to stdout, past our handler
         access_log=settings.log.access,
+        # Its X-Forwarded-For handling takes the leftmost entry, which the client writes; the
+        # app reads the header itself, from trusted proxies only (publisher.abuse).
+        proxy_headers=False,
     )
     return Server(config)
 
