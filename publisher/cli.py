@@ -15,7 +15,7 @@ import click
 from publisher import __version__, logs
 from publisher.capture import load_profiles
 from publisher.config import SECRETS, Settings, describe
-from publisher.console import Context, progress_bar
+from publisher.console import Context, progress_bar, shown
 from publisher.errors import PublisherError
 from publisher.mailcli import MAIL_COMMANDS
 from publisher.models import Problem, RunReport
@@ -68,14 +68,14 @@ def _print_report(report: RunReport, settings: Settings) -> None:
     written, deleted, refused = len(report.written), len(report.deleted), len(report.refused)
     out(f"outputs: {written} written, {deleted} deleted, {refused} refused")
     for problem in sorted(report.skipped, key=lambda p: p.path):
-        out(f"{'skipped' if problem.severity == 'error' else 'warning'}: {problem.line()}")
+        out(f"{'skipped' if problem.severity == 'error' else 'warning'}: {shown(problem.line())}")
     for line in report.refused:
-        out(f"refused: {line}")
+        out(f"refused: {shown(line)}")
     if report.pinged:
         out(f"websub: hub told about {len(report.pinged)} changed feeds")
     for topic in report.unpinged:
-        out(f"warning: the WebSub hub could not be told about {topic}")
-    out(f"site: {(settings.path(settings.output.public_dir) / 'index.html').resolve()}")
+        out(f"warning: the WebSub hub could not be told about {shown(topic)}")
+    out(f"site: {shown((settings.path(settings.output.public_dir) / 'index.html').resolve())}")
 
 
 @cli.command("publish")
@@ -128,7 +128,7 @@ def check_command(obj: Context, strict: bool, as_json: bool) -> None:
         click.echo(json.dumps([p.__dict__ for p in problems], indent=2))
     else:
         for problem in problems:
-            click.echo(f"{problem.severity}: {problem.line()}")
+            click.echo(f"{problem.severity}: {shown(problem.line())}")
         errors = sum(p.severity == "error" for p in problems)
         click.echo(f"{errors} errors, {len(problems) - errors} warnings")
     if any(p.severity == "error" or strict for p in problems):
@@ -186,9 +186,9 @@ def _fail(message: str, hint: str) -> NoReturn:
     ``--verbose``), exit 2: the operator's environment or settings need a fix."""
     if "-v" in sys.argv or "--verbose" in sys.argv:
         traceback.print_exc()
-    click.echo(f"error: {' '.join(message.split())}", err=True)
+    click.echo(f"error: {shown(' '.join(message.split()))}", err=True)
     if hint:
-        click.echo(f"hint: {hint}", err=True)
+        click.echo(f"hint: {shown(hint)}", err=True)
     sys.exit(2)
 
 

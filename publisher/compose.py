@@ -19,7 +19,7 @@ from email.utils import format_datetime, formataddr
 from urllib.parse import quote
 
 from publisher.models import Issue, Subscriber
-from publisher.subscribers import envelope_address
+from publisher.subscribers import AddressError, mailbox
 from publisher.tokens import message_id, token
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -57,13 +57,26 @@ def _header(name: str, value: str) -> bytes:
 
 
 def _sender(display_name: str, address: str) -> bytes:
-    """The From header: the display name quoted or encoded, the address as configured."""
+    """The From header: the display name quoted or encoded, the address as one mailbox (see
+    :func:`publisher.subscribers.mailbox`)."""
     name = header_text(display_name)
+    spec = mailbox(address).addr_spec
     if _plain_ascii(name):
-        shown = formataddr((name, address))
+        shown = formataddr((name, spec))
     else:
-        shown = f"{Header(name, 'utf-8').encode()} <{address}>"
-    return f"From: {shown}\r\n".encode("ascii")
+        shown = f"{Header(name, 'utf-8').encode()} <{spec}>"
+    return f"From: {shown}\r\n".encode()
+
+
+def recipient(address: str) -> bytes:
+    """The To header of a subscriber's message: their one mailbox, as
+    :func:`publisher.subscribers.mailbox` writes it (an IDNA domain; UTF-8 only in a local
+    part that needs SMTPUTF8). An address stored before addresses were checked this strictly
+    is still mailed, but named in no header: no stored text can become a second recipient."""
+    try:
+        return f"To: {mailbox(address).addr_spec}\r\n".encode()
+    except AddressError:
+        return b"To: undisclosed-recipients:;\r\n"
 
 
 def _qp(data: str) -> bytes:
@@ -176,9 +189,8 @@ class Letter:
         encoded = {name: _qp_value(value) + b"=\r\n" for name, value in values.items()}
         out = [
             self.head,
-            b"To: ",  # as the envelope has it: an IDNA domain, UTF-8 only where SMTPUTF8 is a must
-            envelope_address(subscriber.address).address.encode("utf-8"),
-            b"\r\nMessage-ID: ",
+            recipient(subscriber.address),
+            b"Message-ID: ",
             key.encode(),
             b"\r\nList-Unsubscribe: <",
             values["unsubscribe"].encode(),

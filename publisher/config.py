@@ -252,6 +252,7 @@ class WebSettings:
         "",
         "Addresses or networks of reverse proxies whose X-Forwarded-For is believed "
         "(comma-separated, e.g. 10.0.0.0/8, ::1); empty believes none.",
+        form="proxies",
     )
     subscribes_per_client: int = setting(
         10, "Subscribe requests one client address may make an hour.", low=1, high=100_000

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, make_msgid
 
 from jinja2 import Environment
 
@@ -18,15 +19,14 @@ from publisher.compose import header_text
 from publisher.config import Settings
 from publisher.models import Subscriber
 from publisher.render import render
-from publisher.subscribers import envelope_address
+from publisher.subscribers import mailbox
 from publisher.tokens import confirm_token
-
-VALID_HOURS = 48
 
 
 def confirm_url(settings: Settings, subscriber: Subscriber, now: datetime) -> str:
-    """The link that confirms ``subscriber``, valid for :data:`VALID_HOURS`."""
-    expires = int(now.timestamp()) + VALID_HOURS * 3600
+    """The link that confirms ``subscriber``, valid for ``web.pending_hours``: as long as an
+    unconfirmed subscription is kept (see :meth:`publisher.readers.Readers.request`)."""
+    expires = int(now.timestamp()) + settings.web.pending_hours * 3600
     return f"{settings.site.base_url}confirm/{confirm_token(subscriber, expires)}"
 
 
@@ -42,17 +42,16 @@ def confirmation(
         address=subscriber.address,
         digests=subscriber.digests,
         url=confirm_url(settings, subscriber, now),
-        hours=VALID_HOURS,
+        hours=settings.web.pending_hours,
     )
-    sender = settings.mail.from_address
-    domain = sender.rpartition("@")[2]
-    to = envelope_address(subscriber.address)
+    sender, to = mailbox(settings.mail.from_address), mailbox(subscriber.address)
+    domain = sender.domain
     # A UTF-8 local part is written as it is (RFC 6532), sent only where SMTPUTF8 is offered.
-    message = EmailMessage(policy=SMTPUTF8 if to.smtputf8 else SMTP)
-    message["From"] = formataddr(
-        (header_text(settings.mail.from_name or settings.site.title), sender)
-    )
-    message["To"] = to.address
+    utf8 = not (sender.username.isascii() and to.username.isascii())
+    message = EmailMessage(policy=SMTPUTF8 if utf8 else SMTP)
+    name = header_text(settings.mail.from_name or settings.site.title)
+    message["From"] = Address(name, sender.username, sender.domain)
+    message["To"] = to
     message["Subject"] = header_text(f"Confirm your subscription to {settings.site.title}")
     message["Date"] = format_datetime(now)
     # With a domain: make_msgid would otherwise look up this host's name (slow, and it leaks).

@@ -1,5 +1,5 @@
 """What a setting's value may be, beyond its type and range: a URL, a time zone, a folder, a
-database URL, an address, a cron line.
+database URL, an address, a cron line, a list of trusted proxies.
 
 Each form's check takes the value, its key, its default and the project root, and returns the
 value to use (possibly normalised); it raises :class:`ConfigError` with the reason and a hint,
@@ -9,6 +9,7 @@ need, lazily: settings are loaded by every command.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from publisher import cron
 from publisher.errors import ConfigError
 from publisher.urls import is_web_url
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _url(value: str, key: str, default: Any, root: Path) -> str:
@@ -115,6 +118,31 @@ def _address(value: str, key: str, default: Any, root: Path) -> str:
     return value
 
 
+def parse_proxies(text: str) -> tuple[Network, ...]:
+    """The networks of ``web.trusted_proxies``: addresses or CIDRs, comma-separated.
+
+    :raises ValueError: naming the first item that is neither (a CIDR with host bits set, such
+        as ``10.0.0.1/8``, is refused too: it is a typo of an address or of a network).
+    """
+    networks = []
+    for item in text.split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip()))
+            except ValueError as exc:
+                raise ValueError(f"{item.strip()!r} is not an address or network: {exc}") from exc
+    return tuple(networks)
+
+
+def _proxies(value: str, key: str, default: Any, root: Path) -> str:
+    try:
+        networks = parse_proxies(value)
+    except ValueError as exc:
+        hint = "addresses or networks, e.g. 10.0.0.0/8, 192.0.2.7, ::1"
+        raise ConfigError(str(exc), hint) from exc
+    return ", ".join(str(network) for network in networks)
+
+
 def _cron(value: str, key: str, default: Any, root: Path) -> str:
     try:
         cron.parse(value)
@@ -133,5 +161,6 @@ FORMS: dict[str, tuple[str, Check]] = {
     "output_folder": ("a folder, made when missing", _output_folder),
     "database": ("empty, or a sqlite:/// or postgresql:// URL", _database),
     "address": ("an email address", _address),
+    "proxies": ("addresses or networks, comma-separated", _proxies),
     "cron": ("five-field cron", _cron),
 }

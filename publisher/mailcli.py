@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from publisher.config import Settings
-from publisher.console import Context
+from publisher.console import Context, shown
 from publisher.render import environment_for
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def _print_imported(done: Imported) -> None:
         f"subscribers: {done.added} added, {done.updated} updated, {done.unchanged} unchanged"
     )
     for line in done.refused:
-        click.echo(f"kept: {line}")
+        click.echo(f"kept: {shown(line)}")
 
 
 @subscribers_group.command("remove")
@@ -97,7 +97,7 @@ def subscribers_remove(obj: Context, addresses: tuple[str, ...], forget: bool) -
             else:
                 found = outbox.set_status(address, "unsubscribed", datetime.now(UTC))
             verb = "forgotten" if forget else "unsubscribed"
-            click.echo(f"{address}: {verb if found else 'not a subscriber'}")
+            click.echo(f"{shown(address)}: {verb if found else 'not a subscriber'}")
 
 
 @subscribers_group.command("reactivate")
@@ -124,7 +124,7 @@ def subscribers_reactivate(
     with mail_store(settings) as outbox:
         addresses = outbox.reactivate(now, issue_id, between)
     for address in addresses:
-        click.echo(f"{address}: active again")
+        click.echo(f"{shown(address)}: active again")
     click.echo(f"reactivated: {len(addresses)}")
 
 
@@ -136,8 +136,8 @@ def subscribers_list(obj: Context, status: str | None) -> None:
     with mail_store(obj.settings()) as outbox:
         count = 0
         for subscriber in outbox.each_subscriber(status):
-            digests = " ".join(subscriber.digests) or "-"
-            click.echo(f"{subscriber.address}\t{subscriber.status}\t{digests}")
+            digests = shown(" ".join(subscriber.digests) or "-")
+            click.echo(f"{shown(subscriber.address)}\t{subscriber.status}\t{digests}")
             count += 1
     click.echo(f"{count} subscribers", err=True)
 
@@ -160,7 +160,7 @@ def subscribers_import(obj: Context, file: Path) -> None:
     with mail_store(settings) as outbox:
         done = outbox.add_subscribers(rows, "active", datetime.now(UTC))
     for problem in result.problems:
-        click.echo(f"{file}: {problem}", err=True)
+        click.echo(f"{shown(file)}: {shown(problem)}", err=True)
     _print_imported(done)
     if result.problems:
         sys.exit(1)
@@ -204,12 +204,12 @@ def digest_command(obj: Context, name: str, dry_run: bool, no_send: bool) -> Non
     with mail_store(settings) as outbox:
         opened = open_issue(settings, outbox, environment_for(settings), digest, now)
         if opened.issue is None:
-            click.echo(f"{name}: no issue opened: {opened.reason}")
+            click.echo(f"{name}: no issue opened: {shown(opened.reason)}")
             return
         issue = opened.issue
         click.echo(
             f"{name}: issue {issue.id} ({issue.slot}) with {len(opened.plan.articles)} articles "
-            f"for {issue.recipients} subscribers: {issue.subject}"
+            f"for {issue.recipients} subscribers: {shown(issue.subject)}"
         )
         if not no_send:
             finish(send(settings, outbox))
@@ -218,22 +218,22 @@ def digest_command(obj: Context, name: str, dry_run: bool, no_send: bool) -> Non
 def _print_plan(ready: Plan, outbox: Outbox) -> None:
     out = click.echo
     out(f"digest {ready.digest.name}, slot {ready.slot} (dry run: nothing stored or sent)")
-    out(f"subject: {ready.draft.subject}")
+    out(f"subject: {shown(ready.draft.subject)}")
     out(f"articles ({len(ready.articles)}):")
     for article in ready.articles:
-        out(f"  {article.published:%Y-%m-%d}  {article.title}")
+        out(f"  {article.published:%Y-%m-%d}  {shown(article.title)}")
     if ready.baseline:
         out(f"older articles this new digest starts after: {len(ready.baseline)}")
     out(f"recipients: {ready.recipients}")
-    shown = 0
+    listed = 0
     for subscriber in outbox.each_subscriber("active"):
-        if ready.digest.name in subscriber.digests and shown < 10:
-            out(f"  {subscriber.address}")
-            shown += 1
-    if ready.recipients > shown:
-        out(f"  … and {ready.recipients - shown} more")
+        if ready.digest.name in subscriber.digests and listed < 10:
+            out(f"  {shown(subscriber.address)}")
+            listed += 1
+    if ready.recipients > listed:
+        out(f"  … and {ready.recipients - listed} more")
     for problem in ready.draft.problems:
-        out(f"refused: {problem}")
+        out(f"refused: {shown(problem)}")
     if not ready.articles and ready.digest.skip_empty:
         out("nothing new: no issue would be opened (skip_empty)")
 
@@ -265,9 +265,10 @@ def preview_command(obj: Context, name: str, out: Path | None, text: bool, eml: 
         sys.stdout.buffer.write(body)
     else:
         out.write_bytes(body)
-        click.echo(f"{out}: {len(ready.articles)} articles for {reader.address}", err=True)
+        shown_out, to = shown(out), shown(reader.address)
+        click.echo(f"{shown_out}: {len(ready.articles)} articles for {to}", err=True)
     for problem in ready.draft.problems:
-        click.echo(f"refused: {problem}", err=True)
+        click.echo(f"refused: {shown(problem)}", err=True)
 
 
 @click.command("send-test")
@@ -289,7 +290,7 @@ def send_test_command(obj: Context, name: str, address: str) -> None:
     with mail_store(settings) as outbox:
         ready = plan(settings, outbox, environment_for(settings), digest, now)
     for problem in ready.draft.problems:
-        click.echo(f"warning: {problem}", err=True)
+        click.echo(f"warning: {shown(problem)}", err=True)
     reader = sample(outbox, digest, to)
     letter = letter_for(settings, ready.issue(now))
     transport = transport_for(settings)
@@ -304,7 +305,7 @@ def send_test_command(obj: Context, name: str, address: str) -> None:
             await connection.close()
 
     reply = asyncio.run(send())
-    click.echo(f"sent to {to} via {transport.description}: {reply}")
+    click.echo(f"sent to {shown(to)} via {transport.description}: {shown(reply)}")
 
 
 MAIL_COMMANDS = (subscribers_group, digest_command, preview_command, send_test_command)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from publisher.config import Settings
-from publisher.console import Context, progress_bar
+from publisher.console import Context, progress_bar, shown
 
 if TYPE_CHECKING:
     from publisher.outbox import Outbox
@@ -53,16 +53,16 @@ def send(settings: Settings, outbox: Outbox) -> DrainReport:
         f"via {transport.description}"
     )
     for reply, count in _grouped(report.failures):
-        click.echo(f"failed ({count}): {reply}")
+        click.echo(f"failed ({count}): {shown(reply)}")
     if report.relay is not None:
-        click.echo(f"relay {relay_line(report.relay, settings.zone)}")
+        click.echo(f"relay {shown(relay_line(report.relay, settings.zone))}")
         click.echo("nothing more is sent until the relay takes mail; `publisher outbox` shows why")
     if report.waiting:
         held = plural(report.waiting, "message")
         until = _when(report.waiting_until, settings)
         click.echo(f"waiting: {held} claimed by another sender (or one that stopped) until {until}")
     if report.error:
-        click.echo(f"error: {report.error}", err=True)
+        click.echo(f"error: {shown(report.error)}", err=True)
     return report
 
 
@@ -99,11 +99,11 @@ def drain_command(obj: Context) -> None:
 
 def _print_groups(title: str, groups: Sequence[Group], settings: Settings) -> None:
     for group in groups:
-        example = f"e.g. {group.address}, {group.digest} issue {group.issue_id}"
+        example = f"e.g. {shown(group.address)}, {group.digest} issue {group.issue_id}"
         example += f", {plural(group.attempts, 'try', 'tries')}"
         if group.next_try is not None:
             example += f", next try {_when(group.next_try, settings)}"
-        click.echo(f"{title} ({group.count:,}): {group.reply or 'no reply'} — {example}")
+        click.echo(f"{title} ({group.count:,}): {shown(group.reply or 'no reply')} — {example}")
 
 
 @click.command("outbox")
@@ -130,7 +130,7 @@ def outbox_command(obj: Context, retry_failed: bool, retry_possibly_delivered: b
     click.echo("  ".join(f"{state.replace('_', ' ')}: {n}" for state, n in found.counts.items()))
     for relay in found.relays:
         line = relay_line(relay, settings.zone) if relay.paused else f"{relay.relay}: up"
-        click.echo(f"relay {line}")
+        click.echo(f"relay {shown(line)}")
     if found.claimed:
         until = _when(found.claimed_until, settings)
         click.echo(f"sending: {plural(found.claimed, 'message')} claimed until {until}")

@@ -10,15 +10,20 @@ import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from publisher.models import Subscriber
 from publisher.records import utc
 from publisher.schema import subscribers, subscriptions
 
+if TYPE_CHECKING:
+    from publisher.abuse import Limits
+
 T = TypeVar("T")
+EXPIRE_BATCH = 100  # expired pending readers purged per request, at most
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,7 @@ class Readers:
             conn.execute(
                 update(subscribers)
                 .where(subscribers.c.id.in_(list(changed)))
-                .values(status=status, updated=now)
+                .values(status=status, pending_from=None, updated=now)
             )
         if wanted:  # what is left is new
             conn.execute(
@@ -163,45 +168,90 @@ class Readers:
             _set_digests(conn, {subscriber_id: set(digests)})
 
     def request(
-        self, address: str, digests: Sequence[str], now: datetime, cooldown: timedelta
+        self, address: str, digests: Sequence[str], now: datetime, limits: Limits
     ) -> Subscriber | None:
         """A reader asked to subscribe: whom to send a confirmation to, or ``None``.
 
         A new address is stored as pending with the digests it chose; an unsubscribed or pending
         one gets its choice updated, and is pending (again). Active and bounced addresses get
-        nothing, and no address gets more than one confirmation per ``cooldown`` (subscription
-        bombing).
+        nothing, no address gets more than one confirmation per ``limits.cooldown``, and none
+        when its mailbox or the site has had its share (:meth:`Limits.admit`): then nothing is
+        stored either. Pending requests older than ``limits.pending_for`` are expired first, a
+        batch at a time, in the same transaction.
         """
         key = address.lower()
         with self.engine.begin() as conn:
+            self._expire(conn, now, limits.pending_for)
             row = conn.execute(select(subscribers).where(subscribers.c.address_key == key)).first()
-            if row is None:
-                values = {
-                    "address": address,
-                    "address_key": key,
-                    "status": "pending",
-                    "secret": secrets.token_urlsafe(24),
-                    "bounces": 0,
-                    "confirm_sent": now,
-                    "created": now,
-                    "updated": now,
-                }
-                made = insert(subscribers).values(**values).returning(subscribers.c.id)
-                subscriber_id = conn.execute(made).scalar_one()
-            elif row.status not in ("pending", "unsubscribed") or (
-                row.confirm_sent is not None and now - row.confirm_sent < cooldown
+            if row is not None and (
+                row.status not in ("pending", "unsubscribed")
+                or (row.confirm_sent is not None and now - row.confirm_sent < limits.cooldown)
             ):
                 return None
+            if not limits.admit(conn, address, now):
+                return None
+            if row is None:
+                subscriber_id = self._insert_pending(conn, address, now)
+                if subscriber_id is None:  # another request stored it a moment ago
+                    return None
             else:
                 subscriber_id = row.id  # an unsubscribed reader asking again is pending again
+                was = row.pending_from if row.status == "pending" else row.status
                 conn.execute(
                     update(subscribers)
                     .where(subscribers.c.id == subscriber_id)
-                    .values(status="pending", confirm_sent=now, updated=now)
+                    .values(status="pending", pending_from=was, confirm_sent=now, updated=now)
                 )
             _set_digests(conn, {subscriber_id: set(digests)})
             found = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
             return subscriber_of(found, sorted(set(digests)))
+
+    @staticmethod
+    def _insert_pending(conn: Connection, address: str, now: datetime) -> int | None:
+        """A new pending reader's id; ``None`` when a concurrent request inserted it first."""
+        values = {
+            "address": address,
+            "address_key": address.lower(),
+            "status": "pending",
+            "secret": secrets.token_urlsafe(24),
+            "bounces": 0,
+            "confirm_sent": now,
+            "created": now,
+            "updated": now,
+        }
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        made = (
+            dialect.insert(subscribers)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[subscribers.c.address_key])
+            .returning(subscribers.c.id)
+        )
+        found = conn.execute(made).scalar()
+        return None if found is None else int(found)
+
+    @staticmethod
+    def _expire(conn: Connection, now: datetime, pending_for: timedelta) -> None:
+        """Requests pending for longer than ``pending_for`` end, :data:`EXPIRE_BATCH` at most: a
+        new address is deleted, a reader who had unsubscribed is unsubscribed again (so an
+        operator's import still cannot re-add them). Their confirmation links expired with them
+        (see :func:`publisher.confirmation.confirm_url`)."""
+        since = func.coalesce(subscribers.c.confirm_sent, subscribers.c.updated)
+        expired = (
+            select(subscribers.c.id, subscribers.c.pending_from)
+            .where(subscribers.c.status == "pending", since < utc(now - pending_for))
+            .limit(EXPIRE_BATCH)
+        )
+        rows = conn.execute(expired).all()
+        gone = [row.id for row in rows if row.pending_from is None]
+        back = [row.id for row in rows if row.pending_from is not None]
+        if gone:
+            conn.execute(delete(subscribers).where(subscribers.c.id.in_(gone)))
+        if back:
+            conn.execute(
+                update(subscribers)
+                .where(subscribers.c.id.in_(back))
+                .values(status=subscribers.c.pending_from, pending_from=None, updated=utc(now))
+            )
 
     def confirm(self, subscriber_id: int, now: datetime) -> bool:
         """The reader confirmed: pending becomes active; ``False`` otherwise. A link from an
@@ -210,7 +260,7 @@ class Readers:
             done = conn.execute(
                 update(subscribers)
                 .where(subscribers.c.id == subscriber_id, subscribers.c.status == "pending")
-                .values(status="active", updated=utc(now))
+                .values(status="active", pending_from=None, updated=utc(now))
             )
             return bool(done.rowcount)
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -163,6 +163,9 @@ subscribers = Table(
     # operator can reactivate the readers a bad issue or a bad hour bounced.
     Column("bounced_issue", Integer, nullable=True),
     Column("bounced_at", UTCDateTime, nullable=True),
+    # What a pending reader was before asking (``unsubscribed``), and is again when the request
+    # expires unconfirmed; empty for a new address, which is deleted instead.
+    Column("pending_from", String(20), nullable=True),
     Column("created", UTCDateTime, nullable=False),
     Column("updated", UTCDateTime, nullable=False),
 )
@@ -242,4 +245,16 @@ relays = Table(
     Column("reply", Text, nullable=False),
     Column("probe_at", UTCDateTime, nullable=True),
     Column("probes", Integer, nullable=False),
+)
+
+# The abuse limits of the public writes (publisher/abuse.py), shared by every web process: one
+# fixed-window counter per scope (client, mailbox, site) and subject (a SHA-256, so no address
+# is kept here in the clear). A row whose window has ended counts from 1 again, or is purged.
+limits = Table(
+    "limits",
+    metadata,
+    Column("scope", String(20), primary_key=True),
+    Column("subject", String(64), primary_key=True),
+    Column("until", UTCDateTime, nullable=False, index=True),  # the end of the counted window
+    Column("hits", Integer, nullable=False),
 )

@@ -63,8 +63,9 @@ def web_server(
         timeout_keep_alive=web.timeout_keep_alive,  # type: ignore[arg-type]
         limit_concurrency=web.limit_concurrency,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
-        # Off: X-Forwarded-* is believed only from web.trusted_proxies, by the app itself;
-        # uvicorn's default would believe it from 127.0.0.1 whatever the setting says.
+        # Off: X-Forwarded-* is believed only from web.trusted_proxies, by the app itself
+        # (publisher.abuse, from the right); uvicorn's own handling would believe it from
+        # 127.0.0.1 whatever the setting says, and take the leftmost entry, which clients write.
         proxy_headers=False,
         server_header=False,
         log_config=None,  # its default config prints access lines to stdout, past our handler

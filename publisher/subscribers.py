@@ -11,12 +11,15 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from email.headerregistry import Address
 from typing import NamedTuple
 
 from email_validator import EmailNotValidError, validate_email
 
 ADDRESS_COLUMNS = ("email", "address", "e-mail")
 MAX_ADDRESS = 254  # RFC 5321's limit for a forward path
+ENCODED_WORD = "=?"  # how every RFC 2047 encoded word starts
+SUBADDRESS = "+"  # ``victim+1@`` and ``victim+2@`` are ``victim@``'s mailbox
 
 
 class AddressError(ValueError):
@@ -24,18 +27,35 @@ class AddressError(ValueError):
 
 
 def normalise_address(text: str) -> str:
-    """The address in the one form the store keeps: domain lowercased (IDNA-checked), local part
-    as written. No DNS look-up: deliverability is the relay's business.
+    """The address in the one form the store keeps: one RFC 5321/6531 mailbox, domain
+    lowercased (IDNA-checked), local part as written. No DNS look-up: deliverability is the
+    relay's business.
+
+    email-validator refuses display names, angle brackets, quoted local parts, comments,
+    commas and unsafe characters; what it lets through that a mail reader would still decode
+    into something else — an RFC 2047 encoded word (``=?utf-8?q?boss=40bank.example=2C_?=``
+    is a valid dot-atom, and becomes ``boss@bank.example,`` in a ``To:``) — is refused here.
 
     :raises AddressError: for anything that is not one plain address, CR/LF included.
     """
     candidate = text.strip()
     if not candidate or len(candidate) > MAX_ADDRESS or any(c in candidate for c in "\r\n\0"):
         raise AddressError(f"not an email address: {text[:60]!r}")
+    if ENCODED_WORD in candidate:
+        raise AddressError(f"{candidate[:60]!r}: an encoded word (=?…?=) is not an address")
     try:
         return str(validate_email(candidate, check_deliverability=False).normalized)
     except EmailNotValidError as exc:
         raise AddressError(f"{candidate[:60]!r}: {exc}") from exc
+
+
+def mailbox_key(address: str) -> str:
+    """The inbox a stored address reaches, for counting what is mailed to it: the local part
+    without its ``+tag`` and both parts lowercased, so ``Victim+1@Example.org`` and
+    ``victim+2@example.org`` are ``victim@example.org``. (Other providers' folding, such as
+    Gmail's ignored dots, is theirs to know; ``+`` is the common convention.)"""
+    local, _, domain = address.rpartition("@")
+    return f"{local.split(SUBADDRESS, 1)[0].lower()}@{domain.lower()}"
 
 
 class Mailbox(NamedTuple):
@@ -61,6 +81,26 @@ def envelope_address(address: str) -> Mailbox:
     except EmailNotValidError as exc:
         raise AddressError(f"{address[:60]!r}: {exc}") from exc
     return Mailbox(f"{checked.local_part}@{checked.ascii_domain}", bool(checked.smtputf8))
+
+
+def mailbox(address: str) -> Address:
+    """The header form of a stored address, as :mod:`email.headerregistry` parses it: exactly
+    one mailbox, its domain in ASCII (as :func:`envelope_address` sends it), a UTF-8 local part
+    only where the message goes with SMTPUTF8. ``To:`` and ``From:`` are written from this.
+
+    :raises AddressError: for anything that is not exactly one mailbox, or that a reader would
+        decode into another (an encoded word), e.g. an address stored before they were refused.
+    """
+    sent = envelope_address(address)
+    if ENCODED_WORD in sent.address:
+        raise AddressError(f"{address[:60]!r}: an encoded word (=?…?=) is not an address")
+    try:
+        if sent.smtputf8:  # the parser takes ASCII only; email-validator checked this one
+            local, _, domain = sent.address.rpartition("@")
+            return Address(username=local, domain=domain)
+        return Address(addr_spec=sent.address)
+    except ValueError as exc:  # the header parser's defects are ValueErrors too
+        raise AddressError(f"{address[:60]!r}: {exc}") from exc
 
 
 @dataclass

@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
@@ -34,9 +34,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from publisher.abuse import Limits, client_address
 from publisher.conditional import Bodies, not_modified
 from publisher.config import Settings
-from publisher.confirmation import VALID_HOURS, confirmation
+from publisher.confirmation import confirmation
 from publisher.errors import PublisherError, StoreError
 from publisher.guard import Guard, form_key, same_origin, style_hashes
 from publisher.health import healthz_body, metrics_body, publish_body, status_body
@@ -64,7 +65,6 @@ from publisher.transports import transport_for
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 INDEX = "index.html"
-CONFIRM_COOLDOWN = timedelta(hours=1)  # one confirmation mail per address and hour, at most
 FORM_TOKEN = "csrf_token"  # noqa: S105 (the name of the hidden field of every form that posts)
 POSTS = ["GET", "POST"]  # a form page and its post
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class Web:
         self.health = health
         self.store = Store.open(settings.database_url)
         self.outbox = Outbox(self.store.engine)
+        self.limits = Limits(self.store.engine, settings.web)
         self.env = environment_for(settings)
         self.publishes = 0
         self.bodies = Bodies()
@@ -216,11 +217,24 @@ class Web:
 
     async def subscribe(self, request: Request) -> Response:
         """Double opt-in: a POST stores the choice and mails a confirmation link, with the same
-        answer whatever the address (no enumeration); a filled honeypot sends nothing."""
+        answer whatever the address (no enumeration); a filled honeypot sends nothing. A GET (or
+        HEAD) only shows the form. A client over ``web.subscribes_per_client`` gets 429 before
+        its form is read; a mailbox or the site over its limit gets the answer of a success,
+        and no mail (see :mod:`publisher.abuse`)."""
         digests = self.settings.digests
-        if request.method == "GET":
+        if request.method != "POST":
             page = self.html("web/subscribe.html", digests=digests, sent=False, error="")
             return HTMLResponse(page)
+        peer = request.client.host if request.client else ""
+        client = client_address(
+            peer, request.headers.getlist("x-forwarded-for"), self.limits.proxies
+        )
+        counted = await run_in_threadpool(self.limits.client, client, datetime.now(UTC))
+        if not counted.allowed:
+            message = "There were too many requests from your address. Please try again later."
+            refused = self.page("Too many requests", message, 429)
+            refused.headers["Retry-After"] = str(counted.retry_after)
+            return refused
         form = await request.form()
         try:
             address = normalise_address(str(form.get("email", "")))
@@ -240,9 +254,7 @@ class Web:
 
     async def _confirm_mail(self, address: str, digests: list[str]) -> None:
         now = datetime.now(UTC)
-        reader = await run_in_threadpool(
-            self.outbox.request, address, digests, now, CONFIRM_COOLDOWN
-        )
+        reader = await run_in_threadpool(self.outbox.request, address, digests, now, self.limits)
         if reader is None:
             return
         key, message = confirmation(self.env, self.settings, reader, now)
@@ -286,7 +298,7 @@ class Web:
         until = confirm_expiry(token)
         if sent is None or until is None:
             return False
-        return until >= int(sent.timestamp()) + VALID_HOURS * 3600
+        return until >= int(sent.timestamp()) + self.settings.web.pending_hours * 3600
 
     # -- the admin API ------------------------------------------------------------------------
 

@@ -231,6 +231,8 @@ def signup(
     db_project: Project, mail_server: MailServer
 ) -> Iterator[tuple[TestClient, Outbox, MailServer]]:
     db_project.environ.update(mail_server.environ())
+    # Every request of the test client comes from one client; its limit is test_abuse's.
+    db_project.environ["PUBLISHER_WEB__SUBSCRIBES_PER_CLIENT"] = "1000"
     db_project.publish()
     settings = db_project.settings()
     store = Store.open(settings.database_url)
