@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from publisher.abuse import CONFIRM_COOLDOWN
 from publisher.config import Settings
 from publisher.confirmation import confirm_url
 from publisher.guard import HeaderDeadline, form_key, style_hashes
@@ -37,7 +38,6 @@ from publisher.render import environment_for
 from publisher.servicecli import MAX_HEAD_BYTES, web_server
 from publisher.store import Store
 from publisher.tokens import form_token, token
-from publisher.web import CONFIRM_COOLDOWN
 from tests.conftest import IN_CI, NOW, Project
 from tests.forms import form_token as token_in
 from tests.served import (
