@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from publisher.abuse import CONFIRM_COOLDOWN
+from publisher.abuse import Limits
 from publisher.config import Settings
 from publisher.confirmation import confirm_url
 from publisher.guard import HeaderDeadline, form_key, style_hashes
@@ -106,7 +106,8 @@ class Site:
 
     def pending(self, address: str, when: datetime) -> tuple[Subscriber, str]:
         """A reader who asked to subscribe at ``when``, and the path of that mail's link."""
-        reader = self.outbox.request(address, ["daily"], when, CONFIRM_COOLDOWN)
+        limits = Limits(self.outbox.engine, self.settings.web)
+        reader = self.outbox.request(address, ["daily"], when, limits)
         assert reader is not None
         url = confirm_url(self.settings, reader, when)
         return reader, url.removeprefix(self.settings.site.base_url.rstrip("/"))

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from publisher.config import Settings
 from publisher.outbox import Outbox
-from publisher.scheduler import Worker
+from publisher.scheduler import Worker, jobs
 from tests.conftest import Project
 from tests.services import fast, until
 
@@ -48,7 +48,12 @@ def test_a_leader_that_lost_its_lock_stops_before_its_next_job_and_another_can_l
         async def leading() -> bool:
             return first.leading and "watcher" in first.supervisor.health
 
+        async def caught_up() -> bool:  # the start-up catch-up is over: nothing runs now
+            ran = await asyncio.to_thread(first.outbox.last_runs)
+            return set(ran) == {job.id for job in jobs(settings)}
+
         await until(leading, 20, "the first worker leads and watches")
+        await until(caught_up, 20, "the first worker caught up")
         runs = await asyncio.to_thread(first.outbox.last_runs)
         _take_the_lock_away(first, settings)
         await first.scheduled("publish", first.publish)  # the rescan fires: nothing runs
