@@ -15,6 +15,7 @@ import sys
 import time
 from typing import TextIO
 
+from publisher.console import shown
 from publisher.errors import ConfigError
 from publisher.models import Problem, RunReport
 
@@ -25,6 +26,12 @@ CHATTY = ("apscheduler", "watchfiles", "alembic.runtime.plugins")
 
 
 class _UTCFormatter(logging.Formatter):
+    """UTC times, and a message that stays on its line: a file name or an address in it is
+    printed escaped (:func:`publisher.console.shown`), so it cannot forge a line of the log."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return shown(super().formatMessage(record))
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
 

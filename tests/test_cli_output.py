@@ -7,17 +7,21 @@ Real processes, real files, a real store and a real SMTP server.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections import deque
 
 import pytest
 
 from publisher.console import shown
+from publisher.logs import configure
 from publisher.outbox import Outbox
 from publisher.store import Store
 from tests.conftest import NOW, Project
 from tests.smtpserver import MailServer
 from tests.test_cli import _run
 
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (DEBUG|INFO|WARNING|ERROR) [\w.]+: ")
 BROKEN = "---\ntitle: Fine\ndate: 2024-01-01\n---\nNo attribution\n"
 # U+202E reverses what follows, U+200B hides, U+2028 ends a line for many readers of the output.
 NAMES = [
@@ -64,6 +68,24 @@ def test_a_file_name_cannot_forge_a_line_of_publish_or_check(project: Project) -
             assert shown(name) in output
         assert len([line for line in lines if line.startswith(("skipped:", "error:"))]) == 4
     assert "\u202e" not in published.stdout + published.stderr + checked.stderr
+
+
+def test_a_file_name_cannot_forge_a_line_of_the_log(capsys: pytest.CaptureFixture[str]) -> None:
+    """The service names files and addresses in its log (a refused file, a bounced reader):
+    each event stays one line, however the name is made."""
+    root = logging.getLogger()
+    before = list(root.handlers), root.level
+    try:
+        configure(logging.INFO)
+        for name in NAMES:
+            logging.getLogger("publisher.worker").warning("refused %s: no attribution", name)
+    finally:
+        root.handlers[:], root.level = before
+    logged = capsys.readouterr().err
+    lines = _lines(logged)
+    assert len(lines) == len(NAMES) and all(LOG_LINE.match(line) for line in lines), logged
+    for name in NAMES:
+        assert shown(name) in logged
 
 
 def test_a_stored_address_is_listed_escaped_one_line_per_subscriber(project: Project) -> None:
