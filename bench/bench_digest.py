@@ -3,13 +3,13 @@
 What it measures, for each audience size N, against Postfix's ``smtp-sink`` on 127.0.0.1 (a
 relay that accepts everything and keeps nothing, so the figures are the sender's own):
 
-- ``drain``: :func:`publisher.mailer.drain` sending one ``weekly`` issue to N subscribers from a
-  fresh SQLite store, with ``smtp.connections`` reused connections: messages per second, peak
+- ``drain``: :func:`publisher.mail.sender.drain` sending one ``weekly`` issue to N subscribers
+  from a fresh SQLite store, with ``smtp.connections`` reused connections: messages per second, peak
   RSS of the process, and CPU seconds per 1,000 messages;
 - ``naive``: the obvious sender, on a sample: per subscriber the two templates rendered with
   Jinja2 (CSS inlined, as the issue's HTML part is), an :class:`email.message.EmailMessage`
   built with both parts, and a new ``aiosmtplib.send`` connection per message, one at a time;
-- ``raw``: the ceiling: one message prepared once (:meth:`publisher.compose.Letter.bytes_for`)
+- ``raw``: the ceiling: one message prepared once (:meth:`publisher.mail.messages.Letter.bytes_for`)
   sent by as many ``aiosmtplib`` clients as the drain has connections, each looping over
   ``sendmail`` on one connection: no store, no rendering, no bookkeeping.
 
@@ -21,7 +21,7 @@ time (every thread) across the drain only.
 Setup, not measured: a project root with a copy of ``config/`` and ``content/`` plus one
 generated article (so a message is about 20 KB), published into a fresh SQLite store; N
 subscribers inserted directly with ``executemany``; the issue opened with
-:func:`publisher.issues.open_issue`. Standard library only, besides the project and its
+:func:`publisher.mail.issues.open_issue`. Standard library only, besides the project and its
 dependencies.
 """
 
@@ -107,14 +107,14 @@ def prepare(root: Path, env: dict[str, str], n: int, seed: int) -> dict[str, Any
 
     from sqlalchemy import insert
 
-    from publisher.config import load_settings
-    from publisher.issues import find_digest, open_issue
-    from publisher.mailer import letter_for
-    from publisher.outbox import Outbox
-    from publisher.publish import publish
-    from publisher.render import environment_for
-    from publisher.schema import subscribers, subscriptions
-    from publisher.store import Store
+    from publisher.config.settings import load_settings
+    from publisher.mail.issues import find_digest, open_issue
+    from publisher.mail.sender import letter_for
+    from publisher.site.publish import publish
+    from publisher.site.render import environment_for
+    from publisher.store.articles import Store
+    from publisher.store.outbox import Outbox
+    from publisher.store.schema import subscribers, subscriptions
 
     settings = load_settings(root, env)
     now = datetime.now(UTC)
@@ -212,11 +212,11 @@ class Sink:
 
 def child_drain(root: Path, _args: argparse.Namespace) -> dict[str, Any]:
     """Send everything due through the configured relay, as ``publisher drain`` does."""
-    from publisher.config import load_settings
-    from publisher.mailer import drain
-    from publisher.outbox import Outbox
-    from publisher.store import Store
-    from publisher.transports import transport_for
+    from publisher.config.settings import load_settings
+    from publisher.mail.sender import drain
+    from publisher.mail.transports import transport_for
+    from publisher.store.articles import Store
+    from publisher.store.outbox import Outbox
 
     settings = load_settings(root, os.environ)
     store = Store.open(settings.database_url)
@@ -245,10 +245,10 @@ def _issue_and_readers(root: Path, count: int) -> tuple[Any, Any, list[Any], lis
     """Settings, the issue, its articles and the first ``count`` subscribers from the store."""
     from sqlalchemy import func, select
 
-    from publisher.config import load_settings
-    from publisher.outbox import Outbox
-    from publisher.schema import carried, issues
-    from publisher.store import Store
+    from publisher.config.settings import load_settings
+    from publisher.store.articles import Store
+    from publisher.store.outbox import Outbox
+    from publisher.store.schema import carried, issues
 
     settings = load_settings(root, os.environ)
     store = Store.open(settings.database_url)
@@ -277,11 +277,11 @@ def child_naive(root: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     import aiosmtplib
 
-    from publisher.issues import find_digest
-    from publisher.letter import _inliner, _item
-    from publisher.mailer import links_for
-    from publisher.render import environment_for, render
-    from publisher.tokens import message_id
+    from publisher.mail.drafts import _inliner, _item
+    from publisher.mail.issues import find_digest
+    from publisher.mail.sender import links_for
+    from publisher.mail.tokens import message_id
+    from publisher.site.render import environment_for, render
 
     settings, issue, articles, readers = _issue_and_readers(root, args.naive_sample)
     env = environment_for(settings)
@@ -344,7 +344,7 @@ def child_raw(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One prepared message sent over reused connections as fast as they go."""
     import aiosmtplib
 
-    from publisher.mailer import letter_for
+    from publisher.mail.sender import letter_for
 
     settings, issue, _articles, readers = _issue_and_readers(root, 1)
     message = letter_for(settings, issue).bytes_for(readers[0])
@@ -426,7 +426,7 @@ def requeue(database: Path) -> None:
     """Put every delivery back in the queue, so the next round sends the same issue again."""
     from sqlalchemy import create_engine, update
 
-    from publisher.schema import deliveries
+    from publisher.store.schema import deliveries
 
     engine = create_engine(f"sqlite:///{database}")
     with engine.begin() as conn:

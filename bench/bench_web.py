@@ -71,7 +71,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("needs wrk: apt-get install wrk", file=sys.stderr)
         return 2
-    publisher = [sys.executable, "-c", "from publisher.cli import main; main()"]
+    publisher = [sys.executable, "-c", "from publisher.cli.main import main; main()"]
     with tempfile.TemporaryDirectory(dir=PROJECT / "bench" / "results") as scratch:
         root = Path(scratch) / "site"
         shutil.copytree(PROJECT / "config", root / "config")

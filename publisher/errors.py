@@ -9,7 +9,7 @@
     ├── FidelityError         an output lost an article's attribution or disclaimer: not written
     ├── StoreError            the database is gone, locked too long or out of room: fix the
     │                         environment; nothing was half-written
-    └── DeliveryError         a message was not accepted (publisher.replies): the relay's reply,
+    └── DeliveryError         a message was not accepted (mail.replies): the relay's reply,
                               and its verdict — retry, the reader's mailbox, the relay's fault
 """
 

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from publisher.config import Settings, load_settings
+from publisher.config.settings import Settings, load_settings
 from publisher.models import RunReport
-from publisher.publish import publish
+from publisher.site.publish import publish
 from tests.smtpserver import MailServer
 
 REPO = Path(__file__).resolve().parents[1]

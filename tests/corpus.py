@@ -48,7 +48,7 @@ def write_corpus(content: Path, count: int, start: int = 0) -> list[Path]:
 
 def publisher_process(project: Project, *args: str) -> subprocess.Popen[str]:
     """``publisher --root ROOT ARGS…`` running in the background."""
-    command = [sys.executable, "-c", "from publisher.cli import main; main()"]
+    command = [sys.executable, "-c", "from publisher.cli.main import main; main()"]
     return subprocess.Popen(
         [*command, "--root", str(project.root), *args],
         env=clean_environ(project.environ),

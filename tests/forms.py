@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from publisher.tokens import form_token as make_token
+from publisher.mail.tokens import form_token as make_token
 
 FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 OWN = "http://testserver"  # the test client's own origin

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import insert, select
 
-from publisher.issues import find_digest, open_issue
-from publisher.outbox import Outbox
-from publisher.render import environment_for
-from publisher.schema import deliveries, subscribers, subscriptions
-from publisher.store import Store
+from publisher.mail.issues import find_digest, open_issue
+from publisher.site.render import environment_for
+from publisher.store.articles import Store
+from publisher.store.outbox import Outbox
+from publisher.store.schema import deliveries, subscribers, subscriptions
 from tests.conftest import NOW, Project, clean_environ
 from tests.smtpserver import MailServer
 
@@ -22,7 +22,7 @@ LEASE = 3.0
 
 def drain_process(project: Project, *args: str) -> subprocess.Popen[bytes]:
     """``publisher drain`` (or another command: ``args``) running in the background."""
-    command = [sys.executable, "-c", "from publisher.cli import main; main()"]
+    command = [sys.executable, "-c", "from publisher.cli.main import main; main()"]
     command += ["--root", str(project.root), *(args or ("drain",))]
     return subprocess.Popen(
         command,

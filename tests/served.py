@@ -1,5 +1,5 @@
 """The web process on a real socket for synchronous tests: the same uvicorn server and protocol
-``publisher serve`` runs (:func:`publisher.servicecli.web_server`), in a thread, and raw HTTP
+``publisher serve`` runs (:func:`publisher.cli.service.web_server`), in a thread, and raw HTTP
 over a plain socket for what a well-behaved client never sends.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
-from publisher.config import Settings
-from publisher.servicecli import web_server
+from publisher.cli.service import web_server
+from publisher.config.settings import Settings
 from tests.smtpserver import free_port
 
 

@@ -16,9 +16,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import IO
 
-from publisher.config import Settings
-from publisher.scheduler import Worker
-from publisher.servicecli import serve_and_work, web_server
+from publisher.cli.service import serve_and_work, web_server
+from publisher.config.settings import Settings
+from publisher.service.worker import Worker
 from tests.conftest import Project, clean_environ
 from tests.smtpserver import free_port
 
@@ -99,7 +99,7 @@ async def running(settings: Settings, worker: Worker | None = None) -> AsyncIter
 
 def serve(project: Project, port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
     """``publisher serve``; its log goes to a file (a pipe nobody reads fills up and blocks)."""
-    command = [sys.executable, "-c", "from publisher.cli import main; main()"]
+    command = [sys.executable, "-c", "from publisher.cli.main import main; main()"]
     command += ["--root", str(project.root), "serve", "--port", str(port)]
     environ = clean_environ(project.environ)
     return subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=log)

@@ -1,5 +1,5 @@
 """The web process on a real socket, inside the test's process: the uvicorn server
-``publisher serve`` runs (:func:`publisher.servicecli.web_server`) on a free port, in a thread of
+``publisher serve`` runs (:func:`publisher.cli.service.web_server`) on a free port, in a thread of
 its own, and a keep-alive HTTP client that can connect from any loopback address (127.0.0.2 is
 another client than 127.0.0.1) and posts the subscribe form as a browser on the site would: with
 the form's hidden fields and cookies, and the site's own ``Origin``.
@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
-from publisher.config import Settings
-from publisher.servicecli import web_server
+from publisher.cli.service import web_server
+from publisher.config.settings import Settings
 from tests.smtpserver import free_port
 
 HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')

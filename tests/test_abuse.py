@@ -17,14 +17,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from publisher.abuse import PURGE_BATCH, Limits, Rule, client_address, hit, purge
-from publisher.confirmation import confirm_url
+from publisher.addresses import mailbox_key
+from publisher.config.forms import parse_proxies
 from publisher.errors import ConfigError
-from publisher.forms import parse_proxies
-from publisher.outbox import Outbox
-from publisher.schema import limits
-from publisher.store import Store
-from publisher.subscribers import mailbox_key
+from publisher.mail.confirmation import confirm_url
+from publisher.store.articles import Store
+from publisher.store.limits import PURGE_BATCH, Limits, Rule, client_address, hit, purge
+from publisher.store.outbox import Outbox
+from publisher.store.schema import limits
 from tests.conftest import NOW, Project
 from tests.smtpserver import MailServer
 from tests.sockets import client, served

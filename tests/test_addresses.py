@@ -15,14 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publisher.compose import Letter, Links
-from publisher.config import Settings
-from publisher.confirmation import confirmation
+from publisher.addresses import AddressError, mailbox, normalise_address
+from publisher.config.settings import Settings
+from publisher.mail.confirmation import confirmation
+from publisher.mail.messages import Letter, Links
 from publisher.models import Issue, Subscriber
-from publisher.outbox import Outbox
-from publisher.render import environment_for
-from publisher.store import Store
-from publisher.subscribers import AddressError, mailbox, normalise_address
+from publisher.site.render import environment_for
+from publisher.store.articles import Store
+from publisher.store.outbox import Outbox
 from tests.conftest import NOW, Project
 from tests.smtpserver import MailServer
 from tests.sockets import client, served

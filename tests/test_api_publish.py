@@ -11,7 +11,7 @@ import signal
 import time
 from pathlib import Path
 
-from publisher.parallel import THRESHOLD
+from publisher.site.parallel import THRESHOLD
 from tests.conftest import Project
 from tests.services import fetch, serve, wait_until_up
 from tests.smtpserver import free_port

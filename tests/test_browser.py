@@ -14,11 +14,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from publisher.issues import find_digest, open_issue
-from publisher.mailer import letter_for
-from publisher.outbox import Outbox
-from publisher.render import environment_for
-from publisher.store import Store
+from publisher.mail.issues import find_digest, open_issue
+from publisher.mail.sender import letter_for
+from publisher.site.render import environment_for
+from publisher.store.articles import Store
+from publisher.store.outbox import Outbox
 from publisher.text import visible_text
 from tests.conftest import IN_CI, NOW, Project
 from tests.smtpserver import MailServer, free_port
@@ -62,7 +62,7 @@ def browser() -> Iterator[object]:
 def served(project: Project, mail_server: MailServer) -> Iterator[tuple[str, Project, Outbox]]:
     import uvicorn
 
-    from publisher.web import create_app
+    from publisher.service.web import create_app
 
     port = free_port()
     base = f"http://127.0.0.1:{port}/"

@@ -16,7 +16,7 @@ def _run(
     command = [
         sys.executable,
         "-c",
-        "from publisher.cli import main; main()",
+        "from publisher.cli.main import main; main()",
         "--root",
         str(project.root),
         *args,

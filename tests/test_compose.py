@@ -15,16 +15,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.compose import FIELDS, Letter, Links, placeholder
-from publisher.config import Settings
+from publisher.config.settings import Settings
 from publisher.errors import RenderError
-from publisher.issues import find_digest
-from publisher.letter import draft
+from publisher.mail.drafts import draft
+from publisher.mail.issues import find_digest
+from publisher.mail.messages import FIELDS, Letter, Links, placeholder
+from publisher.mail.tokens import sign, token, verify
 from publisher.models import Issue, Subscriber
-from publisher.outbox import Outbox
-from publisher.render import environment_for
-from publisher.store import Store
-from publisher.tokens import sign, token, verify
+from publisher.site.render import environment_for
+from publisher.store.articles import Store
+from publisher.store.outbox import Outbox
 from tests.conftest import NOW, Project
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher import forms
-from publisher.config import (
+from publisher.config import forms
+from publisher.config.settings import (
     CONFIG_FILE,
     FORMS,
     SettingInfo,
@@ -358,7 +358,8 @@ def test_the_bundled_config_loads() -> None:
 
 def test_loading_settings_imports_neither_apscheduler_nor_sqlalchemy() -> None:
     code = (
-        "import sys; from pathlib import Path; from publisher.config import load_settings; "
+        "import sys; from pathlib import Path; "
+        "from publisher.config.settings import load_settings; "
         f"load_settings(Path({str(SITE)!r}), {{}}); "
         "print(sorted(m for m in ('apscheduler', 'sqlalchemy') if m in sys.modules))"
     )
@@ -370,6 +371,6 @@ def test_loading_settings_imports_neither_apscheduler_nor_sqlalchemy() -> None:
 
 def test_the_readme_holds_the_configuration_reference_as_declared() -> None:
     """`publisher config --markdown` makes the table; the README must hold it as it is."""
-    from publisher.cli import settings_table
+    from publisher.cli.main import settings_table
 
     assert "\n".join(settings_table()) in (REPO / "README.md").read_text()

@@ -20,11 +20,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publisher.config import ContentSettings
+from publisher.config.settings import ContentSettings
+from publisher.content.reading import FRONT_MATTER_FIELDS, Limits, ReadResult, read_article
+from publisher.content.scan import ContentFile, scan
 from publisher.errors import ConfigError
 from publisher.models import Problem
-from publisher.scan import ContentFile, scan
-from publisher.sources import FRONT_MATTER_FIELDS, Limits, ReadResult, read_article
 from publisher.urls import is_web_url
 from tests.conftest import BERLIN, Project
 from tests.test_cli import _run as run_cli
@@ -267,8 +267,8 @@ import json, sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 from publisher.models import Problem
-from publisher.scan import ContentFile, scan
-from publisher.sources import read_article
+from publisher.content.scan import ContentFile, scan
+from publisher.content.reading import read_article
 found = {}
 for item in scan(Path(sys.argv[1]), 10_000_000):
     if isinstance(item, Problem):

@@ -13,11 +13,11 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from publisher.issues import find_digest, open_issue
-from publisher.outbox import Outbox
-from publisher.render import environment_for
-from publisher.schema import subscribers
-from publisher.store import Store
+from publisher.mail.issues import find_digest, open_issue
+from publisher.site.render import environment_for
+from publisher.store.articles import Store
+from publisher.store.outbox import Outbox
+from publisher.store.schema import subscribers
 from tests.conftest import NOW, Project
 from tests.outboxes import drain_process, subscribe_many
 from tests.smtpserver import MailServer

@@ -17,8 +17,8 @@ from apscheduler.triggers.cron import CronTrigger
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from publisher import cron
-from publisher.digest import cron_trigger
+from publisher.config import cron
+from publisher.mail.planning import cron_trigger
 from tests.conftest import BERLIN, NOW
 
 PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])

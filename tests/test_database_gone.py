@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from publisher.outbox import Outbox
-from publisher.store import Store
-from publisher.tokens import token
+from publisher.mail.tokens import token
+from publisher.store.articles import Store
+from publisher.store.outbox import Outbox
 from tests.conftest import NOW, Project
 from tests.services import fast, fetch, serve, until, wait_until_up
 from tests.smtpserver import free_port
@@ -88,13 +88,13 @@ def test_with_the_database_gone_every_route_answers_503_with_the_reason(
     text = log_path.read_text()
     assert service.returncode == 0, text
     assert "Traceback" not in text
-    assert "ERROR publisher.web: GET /atom.xml: database " in text
+    assert "ERROR publisher.service.web: GET /atom.xml: database " in text
 
 
 def test_the_worker_logs_one_line_per_failing_round_and_recovers(
     proxied: tuple[Project, Proxy], caplog: pytest.LogCaptureFixture
 ) -> None:
-    from publisher.scheduler import Worker
+    from publisher.service.worker import Worker
 
     project, proxy = proxied
     project.environ.update(

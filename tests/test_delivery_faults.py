@@ -17,9 +17,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from publisher.mailer import drain
-from publisher.outbox import Outbox
-from publisher.policy import DrainReport
+from publisher.mail.policy import DrainReport
+from publisher.mail.sender import drain
+from publisher.store.outbox import Outbox
 from tests.conftest import NOW, Project
 from tests.outboxes import LEASE, Outboxed, drain_process, outboxed_project
 from tests.smtpserver import MailServer

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from publisher.digest import cron_trigger, due, latest_slot, pending, slot_key
 from publisher.errors import ConfigError
+from publisher.mail.planning import cron_trigger, due, latest_slot, pending, slot_key
 from tests.conftest import BERLIN
 
 

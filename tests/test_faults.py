@@ -182,7 +182,7 @@ def test_configuration_faults_are_one_line(project: Project, setup: str, error: 
 
 def test_a_closed_stdout_is_not_an_error(project: Project) -> None:
     """Click exits 1 quietly on EPIPE before main() sees it; the OSError line must not."""
-    command = [sys.executable, "-c", "from publisher.cli import main; main()"]
+    command = [sys.executable, "-c", "from publisher.cli.main import main; main()"]
     command += ["--root", str(project.root), "config"]
     # More than a pipe holds, so the command is still writing when its reader goes away.
     environ = clean_environ({**project.environ, "PUBLISHER_SITE__DESCRIPTION": "x" * 100_000})

@@ -21,10 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from publisher.config import SiteSettings
-from publisher.feeds import Entry, Feed, build_feeds
+from publisher.config.settings import SiteSettings
 from publisher.models import Article
-from publisher.pages import tag_prefix
+from publisher.site.feeds import Entry, Feed, build_feeds
+from publisher.site.pages import tag_prefix
 from publisher.text import one_line
 from tests.conftest import NOW, REPO, Project
 from tests.feedcheck import ATOM, Place, check_feeds, check_folder, html_text

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from publisher.fidelity import check, required_texts
 from publisher.models import Article, Output
+from publisher.site.fidelity import check, required_texts
 
 A = Article(
     slug="a",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.capture import extract, load_profiles
-from publisher.sources import read_article
+from publisher.content.captures import extract, load_profiles
+from publisher.content.reading import read_article
 from tests.conftest import BERLIN, IN_CI, SHARED, SITE
 
 SAMPLES = sorted((SHARED / "samples").glob("*.txt"))

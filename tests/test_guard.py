@@ -28,16 +28,16 @@ from typing import Any
 
 import pytest
 
-from publisher.abuse import Limits
-from publisher.config import Settings
-from publisher.confirmation import confirm_url
-from publisher.guard import HeaderDeadline, form_key, style_hashes
+from publisher.cli.service import MAX_HEAD_BYTES, web_server
+from publisher.config.settings import Settings
+from publisher.mail.confirmation import confirm_url
+from publisher.mail.tokens import form_token, token
 from publisher.models import Subscriber
-from publisher.outbox import Outbox
-from publisher.render import environment_for
-from publisher.servicecli import MAX_HEAD_BYTES, web_server
-from publisher.store import Store
-from publisher.tokens import form_token, token
+from publisher.service.guard import HeaderDeadline, form_key, style_hashes
+from publisher.site.render import environment_for
+from publisher.store.articles import Store
+from publisher.store.limits import Limits
+from publisher.store.outbox import Outbox
 from tests.conftest import IN_CI, NOW, Project
 from tests.forms import form_token as token_in
 from tests.served import (
@@ -476,7 +476,7 @@ def test_a_server_error_carries_the_hardening_headers_too(project: Project) -> N
     from starlette.routing import Route
     from starlette.testclient import TestClient
 
-    from publisher.web import create_app
+    from publisher.service.web import create_app
 
     async def broken(_request: object) -> None:
         raise RuntimeError("a bug")

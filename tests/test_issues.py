@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from publisher.digest import select as select_articles
-from publisher.issues import find_digest, open_due, open_issue
-from publisher.outbox import Outbox, Stamp
-from publisher.render import environment_for
-from publisher.schema import issues
-from publisher.store import Store
+from publisher.mail.issues import find_digest, open_due, open_issue
+from publisher.mail.planning import select as select_articles
+from publisher.site.render import environment_for
+from publisher.store.articles import Store
+from publisher.store.outbox import Outbox, Stamp
+from publisher.store.schema import issues
 from tests.conftest import BERLIN, NOW, Project
 
 NIGHTLY = """

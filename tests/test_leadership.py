@@ -11,9 +11,9 @@ import logging
 import pytest
 from sqlalchemy import create_engine, text
 
-from publisher.config import Settings
-from publisher.outbox import Outbox
-from publisher.scheduler import Worker, jobs
+from publisher.config.settings import Settings
+from publisher.service.worker import Worker, jobs
+from publisher.store.outbox import Outbox
 from tests.conftest import Project
 from tests.services import fast, until
 

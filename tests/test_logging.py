@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from publisher.errors import ConfigError
-from publisher.logs import level_for
+from publisher.service.logs import level_for
 from tests.conftest import Project, clean_environ
 from tests.services import fetch, wait_for, wait_until_up
 from tests.smtpserver import free_port
@@ -33,7 +33,7 @@ def test_the_service_logs_one_line_per_event_to_stderr(project: Project, tmp_pat
     project.environ["PUBLISHER_ADMIN_TOKEN"] = TOKEN
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-c", "from publisher.cli import main; main()"]
+    command = [sys.executable, "-c", "from publisher.cli.main import main; main()"]
     command += ["--root", str(project.root), "run", "--port", str(port)]
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with out.open("wb") as stdout, err.open("wb") as stderr:

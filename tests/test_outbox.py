@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from publisher.outbox import Outbox
-from publisher.store import Store
+from publisher.store.articles import Store
+from publisher.store.outbox import Outbox
 from tests.conftest import NOW
 
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from publisher.config import SmtpSettings
+from publisher.config.settings import SmtpSettings
+from publisher.mail.policy import DrainReport, decide, paused
+from publisher.mail.replies import DeliveryError, Reply, Stage
 from publisher.models import Claim, RelayState, Subscriber
-from publisher.policy import DrainReport, decide, paused
-from publisher.replies import DeliveryError, Reply, Stage
 from tests.conftest import NOW
 
 SMTP = SmtpSettings(retry_seconds=60, max_attempts=3, probe_seconds=30)

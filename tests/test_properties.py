@@ -18,13 +18,13 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from publisher import fidelity
-from publisher.capture import Profile, extract, load_profiles, paragraphs
-from publisher.config import SiteSettings
-from publisher.feeds import Entry, Feed, build_feeds
+from publisher.config.settings import SiteSettings
+from publisher.content.captures import Profile, extract, load_profiles, paragraphs
+from publisher.content.reading import decode, split_front_matter
 from publisher.models import Article, Output
-from publisher.render import make_environment, render
-from publisher.sources import decode, split_front_matter
+from publisher.site import fidelity
+from publisher.site.feeds import Entry, Feed, build_feeds
+from publisher.site.render import make_environment, render
 from publisher.text import one_line, slugify, xml_safe
 
 PROFILES_DIR = Path(__file__).parents[1] / "config" / "sources"

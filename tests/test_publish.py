@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.export import write_atomic
+from publisher.site.export import write_atomic
 from tests.conftest import NOW, Project
 
 SALT_MARSH = "articles/the-salt-marsh-that-came-back.html"
@@ -171,7 +171,7 @@ def test_write_atomic_keeps_the_old_file_when_writing_fails(
 
 
 def test_outputs_are_recorded_in_the_store_for_a_web_process(db_project: Project) -> None:
-    from publisher.store import Store
+    from publisher.store.articles import Store
 
     db_project.publish()
     store = Store.open(db_project.settings().database_url)
@@ -210,7 +210,7 @@ def test_worker_processes_publish_the_same_bytes(
 ) -> None:
     import shutil
 
-    from publisher import parallel
+    from publisher.site import parallel
 
     twin = Project(tmp_path / "twin", dict(project.environ))
     shutil.copytree(project.root, twin.root)
@@ -246,7 +246,7 @@ def _nothing(_recipe: None) -> None:
 def test_workers_are_never_forked_from_the_publishing_process() -> None:
     """A publish runs on a thread of the web server or the worker; ``fork`` there copies
     other threads' held locks into the child (deadlock), so workers come from a forkserver."""
-    from publisher.parallel import THRESHOLD, fan_out
+    from publisher.site.parallel import THRESHOLD, fan_out
 
     parents = set(fan_out(_parent, _nothing, None, range(THRESHOLD + 50)))
     assert os.getpid() not in parents

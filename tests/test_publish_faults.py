@@ -14,13 +14,13 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from publisher.issues import find_digest, plan
+from publisher.mail.issues import find_digest, plan
+from publisher.mail.tokens import token
 from publisher.models import Subscriber
-from publisher.outbox import Outbox
-from publisher.render import environment_for
-from publisher.schema import outputs
-from publisher.store import Store
-from publisher.tokens import token
+from publisher.site.render import environment_for
+from publisher.store.articles import Store
+from publisher.store.outbox import Outbox
+from publisher.store.schema import outputs
 from tests.conftest import NOW, Project
 from tests.corpus import article_text, publisher_process, write_corpus
 from tests.smtpserver import free_port
@@ -169,7 +169,7 @@ def test_a_new_article_with_a_deleted_ones_title_is_new_and_goes_out(db_project:
     outbox = Outbox(store.engine)
     digest = find_digest(settings, "daily")
     env = environment_for(settings)
-    from publisher.issues import open_issue
+    from publisher.mail.issues import open_issue
 
     assert open_issue(settings, outbox, env, digest, NOW).issue is not None
     (content / "old.md").unlink()

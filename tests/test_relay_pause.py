@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from publisher.issues import find_digest, open_issue
-from publisher.mailer import drain
-from publisher.policy import DrainReport
-from publisher.render import environment_for
-from publisher.schema import issues
-from publisher.web import create_app
+from publisher.mail.issues import find_digest, open_issue
+from publisher.mail.policy import DrainReport
+from publisher.mail.sender import drain
+from publisher.service.web import create_app
+from publisher.site.render import environment_for
+from publisher.store.schema import issues
 from tests.conftest import NOW, Project
 from tests.corpus import article_text
 from tests.outboxes import Outboxed

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from publisher.errors import RenderError
-from publisher.render import make_environment, render
+from publisher.site.render import make_environment, render
 from publisher.text import sanitize_html, visible_text
 from tests.conftest import REPO
 
@@ -24,8 +24,8 @@ def test_autoescape_is_on_for_every_template() -> None:
 
 def test_listing_escapes_every_variable() -> None:
     env = make_environment(Path("/nonexistent"))
-    from publisher.config import SiteSettings
-    from publisher.pages import listing_page
+    from publisher.config.settings import SiteSettings
+    from publisher.site.pages import listing_page
 
     site = SiteSettings(title=PAYLOAD, description=PAYLOAD)
     html = listing_page(env, site, "index.html", PAYLOAD, [], None, [PAYLOAD]).body.decode()

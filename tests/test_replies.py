@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.replies import (
+from publisher.mail.replies import (
     RULES,
     DeliveryError,
     Reply,

@@ -16,15 +16,15 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from publisher.config import Settings
+from publisher.config.settings import Settings
 from publisher.errors import ConfigError
-from publisher.issues import find_digest, open_issue
-from publisher.mailer import RateLimit, drain
+from publisher.mail.issues import find_digest, open_issue
+from publisher.mail.policy import DrainReport
+from publisher.mail.sender import RateLimit, drain
 from publisher.models import Issue
-from publisher.outbox import Outbox
-from publisher.policy import DrainReport
-from publisher.render import environment_for
-from publisher.store import Store
+from publisher.site.render import environment_for
+from publisher.store.articles import Store
+from publisher.store.outbox import Outbox
 from publisher.text import visible_text
 from tests.conftest import NOW, Project
 from tests.smtpserver import DROP, MailServer
@@ -242,7 +242,7 @@ def test_a_permanent_refusal_fails_at_once_and_bounces_the_subscriber(mailing: M
     statuses = {s.address: s.status for s in mailing.outbox.each_subscriber()}
     assert statuses[READERS[2]] == "bounced"
     assert statuses[READERS[0]] == "active"
-    from publisher.tally import tally
+    from publisher.store.tally import tally
 
     [group] = tally(mailing.outbox.engine, NOW).failed
     assert (group.address, group.count) == (READERS[2], 1)
@@ -339,8 +339,8 @@ def test_the_password_is_read_from_the_environment_only(project: Project) -> Non
 def deliveries(mailing: Mailing) -> list[dict[str, object]]:
     from sqlalchemy import select
 
-    from publisher.schema import deliveries as table
-    from publisher.schema import subscribers
+    from publisher.store.schema import deliveries as table
+    from publisher.store.schema import subscribers
 
     query = select(subscribers.c.address, table.c.state, table.c.attempts, table.c.last_reply).join(
         subscribers, subscribers.c.id == table.c.subscriber_id
@@ -372,8 +372,8 @@ def test_the_rate_limit_spaces_messages_out() -> None:
 
 
 def test_a_stop_finishes_sends_under_way_and_releases_the_rest(mailing: Mailing) -> None:
-    from publisher.mailer import Sender
-    from publisher.transports import transport_for
+    from publisher.mail.sender import Sender
+    from publisher.mail.transports import transport_for
 
     mailing.project.environ["PUBLISHER_SMTP__CONNECTIONS"] = "2"
     mailing.subscribe(*(f"reader{n}@example.com" for n in range(40)))

@@ -13,9 +13,9 @@ import time
 import urllib.request
 from datetime import datetime
 
-from publisher.outbox import Outbox
-from publisher.scheduler import Worker, jobs, next_runs
-from publisher.store import Store
+from publisher.service.worker import Worker, jobs, next_runs
+from publisher.store.articles import Store
+from publisher.store.outbox import Outbox
 from tests.conftest import BERLIN, NOW, Project, clean_environ
 from tests.smtpserver import MailServer, free_port
 from tests.test_cli import _run
@@ -36,7 +36,7 @@ def _get(url: str) -> bytes:
 
 def test_run_serves_the_site_and_picks_up_a_new_file(project: Project) -> None:
     port = free_port()
-    command = [sys.executable, "-c", "from publisher.cli import main; main()"]
+    command = [sys.executable, "-c", "from publisher.cli.main import main; main()"]
     command += ["--root", str(project.root), "run", "--port", str(port)]
     service = subprocess.Popen(
         command,

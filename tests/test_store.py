@@ -13,10 +13,10 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from publisher import locks
 from publisher.models import Article
-from publisher.schema import SCHEMA_REVISION, metadata
-from publisher.store import SlugConflict, Store, mint_uid
+from publisher.store import locks
+from publisher.store.articles import SlugConflict, Store, mint_uid
+from publisher.store.schema import SCHEMA_REVISION, metadata
 from tests.conftest import NOW, Project
 
 BASE = "https://news.example.org/"
@@ -46,7 +46,7 @@ def store(database_url: str) -> Store:
 
 def test_migrations_reach_the_revision_the_code_expects(store: Store) -> None:
     config = Config()
-    config.set_main_option("script_location", str(Path("publisher/migrations").resolve()))
+    config.set_main_option("script_location", str(Path("publisher/store/migrations").resolve()))
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_REVISION
     with store.engine.connect() as conn:
         inspector = inspect(conn)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.subscribers import AddressError, normalise_address, read_csv
+from publisher.addresses import AddressError, normalise_address, read_csv
 
 
 @pytest.mark.parametrize(

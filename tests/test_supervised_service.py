@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config import Settings
-from publisher.outbox import Outbox
-from publisher.scheduler import Worker
-from publisher.store import Store
+from publisher.config.settings import Settings
+from publisher.service.worker import Worker
+from publisher.store.articles import Store
+from publisher.store.outbox import Outbox
 from tests.conftest import Project, clean_environ
 from tests.services import Running, fast, fetch, running, until, wait_for, wait_until_up
 from tests.smtpserver import free_port
@@ -181,7 +181,7 @@ def test_run_goes_on_picking_up_new_files_after_a_bad_one(project: Project, tmp_
     )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-c", "from publisher.cli import main; main()"]
+    command = [sys.executable, "-c", "from publisher.cli.main import main; main()"]
     command += ["--root", str(project.root), "run", "--port", str(port)]
     log_path = tmp_path / "run.log"
     with log_path.open("wb") as log:

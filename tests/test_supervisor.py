@@ -9,9 +9,9 @@ import logging
 
 import pytest
 
-from publisher import supervisor as supervision
 from publisher.errors import StoreError
-from publisher.supervisor import Supervisor
+from publisher.service import supervisor as supervision
+from publisher.service.supervisor import Supervisor
 
 
 def _fast(unhealthy_after: int = 3) -> Supervisor:

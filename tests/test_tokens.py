@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.tokens import MAX_ID, sign, subscriber_id, verify, verify_confirm
+from publisher.mail.tokens import MAX_ID, sign, subscriber_id, verify, verify_confirm
 
 SOME = settings(max_examples=200, deadline=None)
 

@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.compose import Letter, Links
-from publisher.config import SmtpSettings
+from publisher.addresses import Mailbox, envelope_address
+from publisher.config.settings import SmtpSettings
+from publisher.mail.messages import Letter, Links
+from publisher.mail.replies import DeliveryError, Stage, Verdict
+from publisher.mail.transports import MaildirTransport, SmtpTransport, wire_form
 from publisher.models import Issue, Subscriber
-from publisher.replies import DeliveryError, Stage, Verdict
-from publisher.subscribers import Mailbox, envelope_address
-from publisher.transports import MaildirTransport, SmtpTransport, wire_form
 from tests.conftest import NOW
 from tests.smtpserver import DROP, MailServer
 

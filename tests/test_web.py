@@ -14,14 +14,14 @@ from email.utils import format_datetime
 import pytest
 from starlette.testclient import TestClient
 
-from publisher.conditional import etag_matches
-from publisher.guard import form_key
-from publisher.mailer import letter_for
+from publisher.mail.sender import letter_for
+from publisher.mail.tokens import confirm_token, sign, token
 from publisher.models import Subscriber
-from publisher.outbox import Outbox, TaskHealth
-from publisher.store import Store
-from publisher.tokens import confirm_token, sign, token
-from publisher.web import create_app
+from publisher.service.conditional import etag_matches
+from publisher.service.guard import form_key
+from publisher.service.web import create_app
+from publisher.store.articles import Store
+from publisher.store.outbox import Outbox, TaskHealth
 from tests.conftest import NOW, Project
 from tests.corpus import growing
 from tests.forms import post_form, post_signed
@@ -176,8 +176,8 @@ def test_the_links_in_a_digest_work(site: tuple[Project, TestClient, Outbox]) ->
 
     project, client, outbox = site
     reader = _reader(outbox)
-    from publisher.issues import find_digest, open_issue
-    from publisher.render import environment_for
+    from publisher.mail.issues import find_digest, open_issue
+    from publisher.site.render import environment_for
 
     settings = project.settings()
     opened = open_issue(

@@ -11,9 +11,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from publisher.outbox import Outbox
-from publisher.store import Store
-from publisher.tokens import token
+from publisher.mail.tokens import token
+from publisher.store.articles import Store
+from publisher.store.outbox import Outbox
 from tests.conftest import NOW, Project
 from tests.services import fetch, serve, wait_until_up
 from tests.smtpserver import free_port

@@ -1,0 +1,61 @@
+"""The confirmation mail of double opt-in: one plain-text message, sent at once.
+
+It carries the site's name, the address and a signed, expiring link — never text a visitor
+typed, so the subscribe form cannot be used to mail strangers someone else's words.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP, SMTPUTF8
+from email.utils import format_datetime, make_msgid
+
+from jinja2 import Environment
+
+from publisher.addresses import mailbox
+from publisher.config.settings import Settings
+from publisher.mail.messages import header_text
+from publisher.mail.tokens import confirm_token
+from publisher.models import Subscriber
+from publisher.site.render import render
+
+
+def confirm_url(settings: Settings, subscriber: Subscriber, now: datetime) -> str:
+    """The link that confirms ``subscriber``, valid for ``web.pending_hours``: as long as an
+    unconfirmed subscription is kept (see :meth:`publisher.store.subscribers.Readers.request`)."""
+    expires = int(now.timestamp()) + settings.web.pending_hours * 3600
+    return f"{settings.site.base_url}confirm/{confirm_token(subscriber, expires)}"
+
+
+def confirmation(
+    env: Environment, settings: Settings, subscriber: Subscriber, now: datetime
+) -> tuple[str, bytes]:
+    """``(message_id, bytes)`` of the confirmation mail to ``subscriber``."""
+    text = render(
+        env,
+        "email/confirm.txt",
+        site=settings.site,
+        mail=settings.mail,
+        address=subscriber.address,
+        digests=subscriber.digests,
+        url=confirm_url(settings, subscriber, now),
+        hours=settings.web.pending_hours,
+    )
+    sender, to = mailbox(settings.mail.from_address), mailbox(subscriber.address)
+    domain = sender.domain
+    # A UTF-8 local part is written as it is (RFC 6532), sent only where SMTPUTF8 is offered.
+    utf8 = not (sender.username.isascii() and to.username.isascii())
+    message = EmailMessage(policy=SMTPUTF8 if utf8 else SMTP)
+    name = header_text(settings.mail.from_name or settings.site.title)
+    message["From"] = Address(name, sender.username, sender.domain)
+    message["To"] = to
+    message["Subject"] = header_text(f"Confirm your subscription to {settings.site.title}")
+    message["Date"] = format_datetime(now)
+    # With a domain: make_msgid would otherwise look up this host's name (slow, and it leaks).
+    message_id = make_msgid(f"confirm.{subscriber.id}.{int(time.time())}", domain=domain)
+    message["Message-ID"] = message_id
+    message.set_content(text)
+    return message_id, message.as_bytes()

@@ -1,0 +1,474 @@
+"""The web process (ASGI, Starlette): feeds and pages from the store with conditional GET, the
+subscribers' own pages, and the operators' admin API.
+
+It shares nothing with the worker but the database: outputs are read from the store, so ``web``
+and ``worker`` may run on different machines. Readers' pages are reached through signed links
+(:mod:`publisher.mail.tokens`); the one-click unsubscribe POST of RFC 8058 needs no cookie, no CSRF
+token and no redirect, and a GET never unsubscribes. Every other form that changes state takes
+a POST only from a page of this site, with the form token that page carries
+(:meth:`Web.form_post`). Everything passes through :class:`publisher.service.guard.Guard` first:
+hardening headers, bounded bodies, bodiless ``GET`` and ``HEAD``.
+
+Every store call runs on a worker thread, never on the event loop: a write that waits for
+SQLite's lock (a publish, the worker) must not stall every other request meanwhile. When the
+database is gone, each route answers 503 with the reason (an HTML page, or JSON for the API),
+never a bare 500, and ``/healthz`` says so too.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
+
+from publisher.addresses import AddressError, normalise_address
+from publisher.config.settings import Settings
+from publisher.errors import PublisherError, StoreError
+from publisher.mail.confirmation import confirmation
+from publisher.mail.issues import find_digest, open_issue
+from publisher.mail.replies import DeliveryError
+from publisher.mail.tokens import (
+    confirm_expiry,
+    form_token,
+    subscriber_id,
+    verify,
+    verify_confirm,
+    verify_form_token,
+)
+from publisher.mail.transports import transport_for
+from publisher.models import Subscriber
+from publisher.service.conditional import Bodies, not_modified
+from publisher.service.guard import Guard, form_key, same_origin, style_hashes
+from publisher.service.health import healthz_body, metrics_body, publish_body, status_body
+from publisher.service.logs import publish_line
+from publisher.service.openapi import openapi_for
+from publisher.service.supervisor import Supervisor
+from publisher.site.publish import publish
+from publisher.site.render import environment_for, render
+from publisher.store.articles import Store
+from publisher.store.limits import Limits, client_address
+from publisher.store.locks import LockTimeout
+from publisher.store.outbox import Outbox
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+INDEX = "index.html"
+FORM_TOKEN = "csrf_token"  # noqa: S105 (the name of the hidden field of every form that posts)
+POSTS = ["GET", "POST"]  # a form page and its post
+log = logging.getLogger(__name__)
+
+
+class Web:
+    """The routes, over one store and the project's settings; ``health`` is the supervisor of
+    the worker sharing this process (``publisher run``), whose failing tasks ``/healthz``
+    names."""
+
+    def __init__(self, settings: Settings, health: Supervisor | None = None) -> None:
+        self.settings = settings
+        self.health = health
+        self.store = Store.open(settings.database_url)
+        self.outbox = Outbox(self.store.engine)
+        self.limits = Limits(self.store.engine, settings.web)
+        self.env = environment_for(settings)
+        self.publishes = 0
+        self.bodies = Bodies()
+        self.form_key = form_key(self.store.engine)
+        self.styles = style_hashes(self.env)
+        self.description = openapi_for(settings)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- feeds and pages ----------------------------------------------------------------------
+
+    async def output(self, request: Request) -> Response:
+        path = request.path_params["path"] or INDEX
+        if path.endswith("/"):
+            path += INDEX
+        head = await run_in_threadpool(self.store.output_head, path)
+        if head is None:
+            return self.page("Not found", "There is nothing at this address.", 404)
+        media_type, sha256, updated = head
+        headers = {
+            "ETag": f'"{sha256[:32]}"',
+            "Last-Modified": format_datetime(updated.astimezone(UTC), usegmt=True),
+            "Cache-Control": f"public, max-age={self.settings.web.cache_seconds}",
+        }
+        if not_modified(request, headers["ETag"], updated):
+            return Response(status_code=304, headers=headers)
+        body = self.bodies.get((path, sha256))
+        if body is None:
+            found = await run_in_threadpool(self.store.output, path)
+            if found is None:  # removed since the first look
+                return self.page("Not found", "There is nothing at this address.", 404)
+            body = found[1]
+            self.bodies.put((path, found[2]), body)
+        return Response(body, media_type=media_type, headers=headers)
+
+    # -- readers' pages -----------------------------------------------------------------------
+
+    def page(self, heading: str, message: str, status: int = 200) -> HTMLResponse:
+        html = self.html("web/message.html", heading=heading, message=message)
+        return HTMLResponse(html, status_code=status)
+
+    def html(self, template: str, **context: Any) -> str:
+        site = self.settings.site
+        return render(
+            self.env,
+            template,
+            site=site,
+            root=site.base_url,
+            form_token=lambda action: form_token(self.form_key, action, time.time()),
+            **context,
+        )
+
+    def refused(self) -> HTMLResponse:
+        message = (
+            "This form was not sent from a page of this site, or the page is too old. "
+            "Go back, reload the page and send the form again."
+        )
+        return self.page("Not sent", message, 403)
+
+    def form_post(self, action: str, endpoint: Endpoint) -> Endpoint:
+        """A route whose POST changes state: it must come from a page of this site (its
+        ``Origin`` or ``Referer``, checked before anything is read) and carry the form token
+        that page was served with (see :func:`publisher.mail.tokens.form_token`); its form is read
+        once, within the limits, and the route gets it from the request's cache. A refusal is
+        403 and changes nothing. Other methods pass through untouched."""
+        web = self.settings.web
+
+        async def checked(request: Request) -> Response:
+            if request.method != "POST":
+                return await endpoint(request)
+            if not same_origin(request.headers, request.url.scheme, self.settings.site.base_url):
+                return self.refused()
+            form = await request.form(
+                max_files=0, max_fields=web.max_form_fields, max_part_size=web.max_body_bytes
+            )
+            named = action + "".join(f"/{v}" for v in request.path_params.values())
+            given = form.get(FORM_TOKEN)
+            if not isinstance(given, str) or not verify_form_token(
+                self.form_key, named, given, time.time()
+            ):
+                return self.refused()
+            return await endpoint(request)
+
+        return checked
+
+    async def named(self, request: Request) -> Subscriber | None:
+        """The subscriber whose id a signed link carries (not yet checked against the signature);
+        ``None`` for a link whose id is no id."""
+        number = subscriber_id(request.path_params["token"])
+        return None if number is None else await run_in_threadpool(self.outbox.subscriber, number)
+
+    async def reader(self, request: Request, purpose: str) -> Subscriber | None:
+        """The subscriber a signed link names, when its signature holds."""
+        subscriber = await self.named(request)
+        secrets = {subscriber.id: subscriber.secret} if subscriber else {}
+        if subscriber is None or verify(request.path_params["token"], purpose, secrets) is None:
+            return None
+        return subscriber
+
+    async def unsubscribe(self, request: Request) -> Response:
+        subscriber = await self.reader(request, "unsubscribe")
+        if subscriber is None:  # one answer for every bad link: no oracle
+            return self.page("Link not valid", "This link is not valid or has been cut.", 400)
+        token = request.path_params["token"]
+        if request.method == "POST":  # RFC 8058: the POST itself unsubscribes
+            await run_in_threadpool(self.outbox.unsubscribe, subscriber.id, datetime.now(UTC))
+        done = request.method == "POST" or subscriber.status == "unsubscribed"
+        html = self.html("web/unsubscribe.html", address=subscriber.address, token=token, done=done)
+        return HTMLResponse(html)
+
+    async def manage(self, request: Request) -> Response:
+        subscriber = await self.reader(request, "manage")
+        if subscriber is None:
+            return self.page("Link not valid", "This link is not valid or has been cut.", 400)
+        chosen = set(subscriber.digests) if subscriber.status == "active" else set()
+        saved = False
+        if request.method == "POST":
+            form = await request.form()
+            known = {d.name for d in self.settings.digests}
+            chosen = {str(v) for v in form.getlist("digest")} & known
+            now = datetime.now(UTC)
+            await run_in_threadpool(self.outbox.choose, subscriber.id, sorted(chosen), now)
+            saved = True
+        html = self.html(
+            "web/manage.html",
+            address=subscriber.address,
+            token=request.path_params["token"],
+            digests=self.settings.digests,
+            chosen=chosen,
+            saved=saved,
+        )
+        return HTMLResponse(html)
+
+    async def subscribe(self, request: Request) -> Response:
+        """Double opt-in: a POST stores the choice and mails a confirmation link, with the same
+        answer whatever the address (no enumeration); a filled honeypot sends nothing. A GET (or
+        HEAD) only shows the form. A client over ``web.subscribes_per_client`` gets 429 before
+        its form is read; a mailbox or the site over its limit gets the answer of a success,
+        and no mail (see :mod:`publisher.store.limits`)."""
+        digests = self.settings.digests
+        if request.method != "POST":
+            page = self.html("web/subscribe.html", digests=digests, sent=False, error="")
+            return HTMLResponse(page)
+        peer = request.client.host if request.client else ""
+        client = client_address(
+            peer, request.headers.getlist("x-forwarded-for"), self.limits.proxies
+        )
+        counted = await run_in_threadpool(self.limits.client, client, datetime.now(UTC))
+        if not counted.allowed:
+            message = "There were too many requests from your address. Please try again later."
+            refused = self.page("Too many requests", message, 429)
+            refused.headers["Retry-After"] = str(counted.retry_after)
+            return refused
+        form = await request.form()
+        try:
+            address = normalise_address(str(form.get("email", "")))
+        except AddressError:
+            html = self.html(
+                "web/subscribe.html",
+                digests=digests,
+                sent=False,
+                error="That does not look like an email address.",
+            )
+            return HTMLResponse(html, status_code=422)
+        known = {d.name for d in digests}
+        chosen = sorted({str(v) for v in form.getlist("digest")} & known) or sorted(known)
+        if not form.get("website"):  # people leave the hidden field empty; bots fill it
+            await self._confirm_mail(address, chosen)
+        return HTMLResponse(self.html("web/subscribe.html", digests=digests, sent=True, error=""))
+
+    async def _confirm_mail(self, address: str, digests: list[str]) -> None:
+        now = datetime.now(UTC)
+        reader = await run_in_threadpool(self.outbox.request, address, digests, now, self.limits)
+        if reader is None:
+            return
+        key, message = confirmation(self.env, self.settings, reader, now)
+        transport = transport_for(self.settings)
+        try:
+            connection = await transport.connect()
+            try:
+                await connection.send(self.settings.mail.from_address, address, message, key)
+            finally:
+                await connection.close()
+        except DeliveryError as exc:  # the reader may ask again once the cooldown is over
+            log.warning("confirmation to subscriber %d not sent: %s", reader.id, exc)
+
+    async def confirm(self, request: Request) -> Response:
+        """A pending reader's confirmation: the link of the latest confirmation mail asks, its
+        POST subscribes. An active reader is told so (a second click changes nothing); for
+        anyone else — unsubscribed since, bounced — the link is not valid."""
+        token = request.path_params["token"]
+        reader = await self.named(request)
+        invalid = self.page("Link not valid", "This link is not valid or has expired.", 400)
+        if reader is None or reader.status not in ("pending", "active"):
+            return invalid
+        secrets = {reader.id: reader.secret}
+        if verify_confirm(token, secrets, time.time()) is None:
+            return invalid
+        if not await self._from_latest_mail(reader.id, token):
+            return invalid
+        now = datetime.now(UTC)
+        posted = request.method == "POST" and reader.status == "pending"
+        if posted and not await run_in_threadpool(self.outbox.confirm, reader.id, now):
+            return invalid  # the reader's state changed since it was read
+        done = request.method == "POST" or reader.status == "active"
+        html = self.html("web/confirm.html", address=reader.address, token=token, done=done)
+        return HTMLResponse(html)
+
+    async def _from_latest_mail(self, reader_id: int, token: str) -> bool:
+        """Whether a confirmation link came with the latest confirmation mail: its expiry is
+        that mail's (mails to one address are an hour apart at least, so an older mail's link
+        expires at least that much earlier)."""
+        sent = await run_in_threadpool(self.outbox.confirmation_sent, reader_id)
+        until = confirm_expiry(token)
+        if sent is None or until is None:
+            return False
+        return until >= int(sent.timestamp()) + self.settings.web.pending_hours * 3600
+
+    # -- the admin API ------------------------------------------------------------------------
+
+    def admin(self, endpoint: Endpoint) -> Endpoint:
+        """Fail closed: no configured token, no API; a wrong token, 401 (constant-time compare)."""
+
+        async def guarded(request: Request) -> Response:
+            expected = self.settings.web.admin_token
+            if not expected:
+                return JSONResponse({"error": "admin API disabled: set PUBLISHER_ADMIN_TOKEN"}, 503)
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), expected.encode()
+            ):
+                headers = {"WWW-Authenticate": 'Bearer realm="publisher"'}
+                return JSONResponse({"error": "a valid bearer token is required"}, 401, headers)
+            try:
+                return await endpoint(request)
+            except StoreError:
+                raise  # the environment's fault, not the request's: 503 (see store_down)
+            except LockTimeout as exc:  # another publish is still running: come back later
+                body = {"error": str(exc), "hint": exc.hint}
+                return JSONResponse(body, 503, {"Retry-After": "30"})
+            except PublisherError as exc:
+                return JSONResponse({"error": str(exc), "hint": exc.hint}, 422)
+
+        return guarded
+
+    async def api_publish(self, request: Request) -> Response:
+        """Scan and build now; with ``?digest=NAME``, open that digest's issue now too."""
+        now = datetime.now(UTC)
+        began = time.monotonic()
+        report = await run_in_threadpool(publish, self.settings, now)
+        self.publishes += 1
+        log.info("API: %s", publish_line(report, time.monotonic() - began))
+        body = publish_body(report)
+        if "digest" in request.query_params:
+            body["issue"] = await run_in_threadpool(self._open, request.query_params["digest"], now)
+        return JSONResponse(body)
+
+    def _open(self, name: str, now: datetime) -> dict[str, Any]:
+        digest = find_digest(self.settings, name)
+        opened = open_issue(self.settings, self.outbox, self.env, digest, now)
+        if opened.issue is None:
+            return {"digest": name, "opened": False, "reason": opened.reason}
+        issue = opened.issue
+        return {
+            "digest": name,
+            "opened": True,
+            "id": issue.id,
+            "slot": issue.slot,
+            "subject": issue.subject,
+            "articles": len(opened.plan.articles),
+            "recipients": issue.recipients,
+        }
+
+    async def api_send(self, request: Request) -> Response:
+        """Open the issue of one digest now; the worker sends it."""
+        name = request.path_params["name"]
+        return JSONResponse(await run_in_threadpool(self._open, name, datetime.now(UTC)))
+
+    async def api_status(self, request: Request) -> Response:
+        """What the store holds, the content problems and every process's tasks."""
+        now = datetime.now(UTC)
+        body = await run_in_threadpool(status_body, self.settings, self.store, self.outbox, now)
+        return JSONResponse(body)
+
+    async def metrics(self, request: Request) -> Response:
+        """Prometheus text format: what the store holds, and this process's own counters."""
+        now = datetime.now(UTC)
+        body = await run_in_threadpool(metrics_body, self.store, self.outbox, self.publishes, now)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def openapi(self, request: Request) -> Response:
+        """The admin API's description; behind the token like the API itself."""
+        return JSONResponse(self.description)
+
+    async def healthz(self, request: Request) -> Response:
+        """200 when the database answers and no task of this process keeps failing; 503 naming
+        the reason otherwise (JSON either way)."""
+        try:
+            await run_in_threadpool(self.outbox.counts)
+        except StoreError as exc:
+            return JSONResponse({"ok": False, "database": str(exc)}, 503)
+        body = healthz_body(self.health.snapshot() if self.health else [])
+        return JSONResponse(body, 200 if body["ok"] else 503)
+
+    async def store_down(self, request: Request, exc: Exception) -> Response:
+        """The one answer to a :class:`StoreError` on any route: 503 with the reason, and one
+        line in the log (no traceback: the fault is the environment's)."""
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        headers = {"Retry-After": "30"}
+        path = request.url.path
+        if path.startswith("/api/") or path == "/healthz":
+            body = {"error": str(exc), "hint": getattr(exc, "hint", "")}
+            return JSONResponse(body, 503, headers)
+        if path == "/metrics":
+            return Response(f"# {exc}\n", 503, headers, media_type="text/plain")
+        message = "The site cannot reach its database just now. Please try again in a moment."
+        page = self.page("Temporarily unavailable", message, 503)
+        page.headers.update(headers)
+        return page
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        """Starlette's own refusals — 404 and 405 under ``/api/``, 400 for a form that breaks
+        its limits, 413 for a body over the limit — as JSON for the API, a page elsewhere."""
+        assert isinstance(exc, HTTPException)
+        headers = exc.headers or {}
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": exc.detail}, exc.status_code, headers)
+        page = self.page("Not accepted", exc.detail, exc.status_code)
+        page.headers.update(headers)
+        return page
+
+    def routes(self) -> list[BaseRoute]:
+        """Every route; the admin API is one mount, so a wrong method there is 405 (with
+        ``Allow``), never the catch-all page route's 404."""
+        metrics = self.metrics if self.settings.web.public_metrics else self.admin(self.metrics)
+        api = [
+            Route("/publish", self.admin(self.api_publish), methods=["POST"]),
+            Route("/status", self.admin(self.api_status), methods=["GET"]),
+            Route("/digests/{name}/send", self.admin(self.api_send), methods=["POST"]),
+            Route("/openapi.json", self.admin(self.openapi), methods=["GET"]),
+        ]
+        return [
+            Route("/healthz", self.healthz),
+            Route("/unsubscribe/{token}", self.unsubscribe, methods=POSTS),
+            Route("/manage/{token}", self.form_post("manage", self.manage), methods=POSTS),
+            Route("/subscribe", self.form_post("subscribe", self.subscribe), methods=POSTS),
+            Route("/confirm/{token}", self.form_post("confirm", self.confirm), methods=POSTS),
+            Mount("/api", routes=api),
+            Route("/metrics", metrics),
+            Route("/{path:path}", self.output, methods=["GET", "HEAD"]),
+        ]
+
+
+class GuardedApp(Starlette):
+    """A Starlette application inside a :class:`~publisher.service.guard.Guard`: outside even its
+    error handler, so a 500 carries the hardening headers too."""
+
+    def __init__(self, guard: Callable[[ASGIApp], ASGIApp], **options: Any) -> None:
+        self.guard = guard
+        super().__init__(**options)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self.guard(super().build_middleware_stack())
+
+
+def create_app(settings: Settings, health: Supervisor | None = None) -> Starlette:
+    """The ASGI application; its store is opened at start-up and closed at shutdown.
+
+    :raises StoreError: when the database cannot be reached at start-up.
+    """
+    web = Web(settings, health)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            web.close()
+
+    def guard(app: ASGIApp) -> ASGIApp:
+        return Guard(app, settings.site.base_url, web.styles, settings.web.max_body_bytes)
+
+    handlers = {StoreError: web.store_down, HTTPException: web.http_error}
+    return GuardedApp(
+        guard,
+        routes=web.routes(),
+        lifespan=lifespan,
+        exception_handlers=handlers,
+        max_body_size=settings.web.max_body_bytes,  # a chunked body is counted as it arrives
+    )

@@ -1,0 +1,109 @@
+"""Outputs that list many articles: site and tag feeds, the home page, the archive, tag pages.
+
+A publish rebuilds only the lists a change can reach: the site-wide ones, the tags of the
+changed articles and the archive years of their dates (before and after an edit). The archive
+is split by year so that adding one article does not re-render a page listing all of them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment
+
+from publisher.config.settings import Settings
+from publisher.models import Output
+from publisher.site.feeds import FEED_KINDS, Entry, Feed, build_feeds
+from publisher.site.pages import HTML, archive_path, article_path, listing_page, tag_prefix
+from publisher.site.render import render
+from publisher.store.articles import Store
+
+
+@dataclass
+class Scope:
+    """Which tag folders and archive years to rebuild."""
+
+    tags: set[str] = field(default_factory=set)
+    years: set[int] = field(default_factory=set)
+
+    def add(self, tags: Iterable[str], *moments: datetime | None, zone: ZoneInfo) -> None:
+        """Reach the folders of ``tags`` and the archive years of ``moments``."""
+        self.tags.update(tags)
+        self.years.update(m.astimezone(zone).year for m in moments if m is not None)
+
+
+def tag_groups(tags: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Tags by the folder they publish to: tags differing only in case or punctuation share one."""
+    groups: dict[str, list[str]] = {}
+    for tag in sorted(tags):
+        groups.setdefault(tag_prefix(tag), []).append(tag)
+    return {prefix: tuple(group) for prefix, group in groups.items()}
+
+
+def year_bounds(year: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The first instant of ``year`` and of the next one, on the site's calendar."""
+    return datetime(year, 1, 1, tzinfo=zone), datetime(year + 1, 1, 1, tzinfo=zone)
+
+
+class Lists:
+    """Builds list outputs from the store, rendering each article's entry once per run."""
+
+    def __init__(self, store: Store, env: Environment, settings: Settings) -> None:
+        self.store, self.env, self.settings = store, env, settings
+        self.site = settings.site
+        self.entries: dict[str, Entry] = {}
+        self.groups = tag_groups(store.tags())
+        self.years = Counter(m.astimezone(settings.zone).year for m in store.published_times())
+
+    def feed(self, title: str, prefix: str, page: str, tags: Sequence[str] = ()) -> list[Output]:
+        """Every format of one feed of the newest articles (with one of ``tags``, if given)."""
+        entries = []
+        for article in self.store.newest(self.settings.feeds.entries, tags):
+            if article.uid not in self.entries:
+                content = render(self.env, "_content.html", article=article)
+                url = f"{self.site.base_url}{article_path(article.slug)}"
+                self.entries[article.uid] = Entry(article, content, url)
+            entries.append(self.entries[article.uid])
+        hub = self.settings.feeds.hub
+        return build_feeds(Feed(self.site, title, prefix, page, tuple(entries), hub))
+
+    def site_wide(self) -> Iterator[Output]:
+        """The site's feeds, home page and archive index."""
+        yield from self.feed(self.site.title, "", "index.html")
+        newest = self.store.listing(limit=self.settings.output.index_entries)
+        names = [group[0] for group in self.groups.values()]
+        yield listing_page(self.env, self.site, "index.html", self.site.title, newest, "", names)
+        years = sorted(self.years.items(), reverse=True)
+        html = render(self.env, "archive.html", site=self.site, years=years, root="")
+        yield Output("archive.html", HTML, html.encode())
+
+    def tag(self, prefix: str) -> Iterator[Output]:
+        """One tag folder's feeds and page."""
+        tags = self.groups[prefix]
+        title, folder, page = f"{self.site.title}: {tags[0]}", f"{prefix}/", f"{prefix}.html"
+        yield from self.feed(title, folder, page, tags)
+        yield listing_page(self.env, self.site, page, tags[0], self.store.listing(tags), folder)
+
+    def year(self, year: int) -> Output:
+        """One year of the archive."""
+        items = self.store.listing(between=year_bounds(year, self.settings.zone))
+        return listing_page(self.env, self.site, archive_path(year), str(year), items)
+
+    def build(self, scope: Scope) -> Iterator[Output]:
+        """Every list output ``scope`` reaches that still has articles."""
+        yield from self.site_wide()
+        for prefix in sorted({tag_prefix(tag) for tag in scope.tags} & set(self.groups)):
+            yield from self.tag(prefix)
+        for year in sorted(scope.years & set(self.years)):
+            yield self.year(year)
+
+    def stale(self, scope: Scope) -> list[str]:
+        """Outputs of tag folders and years in ``scope`` that no longer have any article."""
+        prefixes = {tag_prefix(tag) for tag in scope.tags} - set(self.groups)
+        paths = [f"{p}.html" for p in prefixes]
+        paths += [f"{p}/{kind.filename}" for p in prefixes for kind in FEED_KINDS]
+        return paths + [archive_path(year) for year in scope.years - set(self.years)]

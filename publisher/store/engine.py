@@ -1,0 +1,100 @@
+"""Engines and migrations: the plumbing under :mod:`publisher.store.articles`.
+
+SQLite gets WAL, a busy timeout and foreign keys; Alembic runs only when the schema is behind,
+so a publish that finds it current pays no import of Alembic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from publisher.errors import ConfigError, StoreError
+from publisher.store.schema import SCHEMA_REVISION
+
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _store_errors(where: str) -> Callable[[ExceptionContext], None]:
+    """A ``handle_error`` hook: an environment fault (server gone, disk full, locked too long)
+    becomes a :class:`StoreError` of one line, naming the store (``where``: its URL without
+    the password) but never the statement or its parameters (they may hold subscribers'
+    addresses). Programming errors pass through."""
+
+    def as_store_error(context: ExceptionContext) -> None:
+        error = context.sqlalchemy_exception
+        if not (context.is_disconnect or isinstance(error, OperationalError | InterfaceError)):
+            return
+        reason = " ".join(str(context.original_exception).split()) or type(error).__name__
+        raise StoreError(f"database {where}: {reason}") from error
+
+    return as_store_error
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for ``url``; for SQLite, its folder is created and its pragmas set.
+
+    :raises ConfigError: when the URL cannot be parsed.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        hint = "e.g. postgresql+psycopg://user@host/db or sqlite:///var/publisher.db"
+        raise ConfigError(f"database.url: cannot parse {url!r}", hint=hint) from exc
+    if parsed.get_backend_name() != "sqlite":
+        engine = create_engine(parsed, pool_pre_ping=True)
+    else:
+        if parsed.database and parsed.database != ":memory:":
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"database folder {folder}: {exc.strerror}") from exc
+        engine = create_engine(parsed)
+        event.listen(engine, "connect", _sqlite_pragmas)
+    safe = parsed.render_as_string(hide_password=True)
+    event.listen(engine, "handle_error", _store_errors(safe))
+    return engine
+
+
+MIGRATE_WAIT = 300.0  # a large store's migration takes a while: wait for the one under way
+
+
+def _current(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        found: str | None = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        return found
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to :data:`SCHEMA_REVISION`, under a lock, so processes starting
+    together on a fresh database migrate it once (the others wait, then find it current)."""
+    if _current(engine) == SCHEMA_REVISION:
+        return
+    from alembic import command
+    from alembic.config import Config
+
+    from publisher.store.locks import held
+
+    with held(engine, "migrate", MIGRATE_WAIT):
+        if _current(engine) == SCHEMA_REVISION:
+            return
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
