@@ -13,10 +13,10 @@ from collections import deque
 
 import pytest
 
-from publisher.cli.console import shown
 from publisher.service.logs import configure
 from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.text import shown
 from tests.conftest import NOW, Project
 from tests.smtpserver import MailServer
 from tests.test_cli import _run

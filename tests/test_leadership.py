@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from publisher.config.settings import Settings
-from publisher.service.worker import Worker, jobs
+from publisher.service.schedule import jobs
+from publisher.service.worker import Worker
 from publisher.store.outbox import Outbox
 from tests.conftest import Project
 from tests.services import fast, until

@@ -13,7 +13,8 @@ import time
 import urllib.request
 from datetime import datetime
 
-from publisher.service.worker import Worker, jobs, next_runs
+from publisher.service.schedule import jobs, next_runs
+from publisher.service.worker import Worker
 from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
 from tests.conftest import BERLIN, NOW, Project, clean_environ

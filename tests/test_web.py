@@ -18,9 +18,9 @@ from publisher.mail.sender import letter_for
 from publisher.mail.tokens import confirm_token, sign, token
 from publisher.models import Subscriber
 from publisher.service.conditional import etag_matches
-from publisher.service.guard import form_key
 from publisher.service.web import create_app
 from publisher.store.articles import Store
+from publisher.store.meta import form_key
 from publisher.store.outbox import Outbox, TaskHealth
 from tests.conftest import NOW, Project
 from tests.corpus import growing

@@ -1,12 +1,12 @@
-"""What every command shares: the global options, a progress bar for long runs, and the one way
-user-supplied text (file names, titles, addresses, relays' replies) is printed."""
+"""What every command shares: the global options and a progress bar for long runs. User-supplied
+text (file names, titles, addresses, relays' replies) is printed through
+:func:`publisher.text.shown`."""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
-import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,31 +15,6 @@ from typing import Any
 from publisher.config.settings import Settings, load_settings
 
 PROGRESS_THRESHOLD = 200
-# Control and format characters (bidi overrides, zero-width ones), surrogates, private-use and
-# unassigned code points, line and paragraph separators: what can move the cursor, start a new
-# line, recolour the terminal or reorder what is shown. Spaces of any width stay as they are.
-HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def shown(value: object) -> str:
-    """``value`` as text that prints as what it is: each character of :data:`HIDDEN` escaped the
-    way Python writes it (``\\n``, ``\\x1b``, ``\\u202e``), so a file name holding a newline
-    cannot add a line of its own (a fake ``refused:``), nor an address recolour the terminal.
-    Every user-supplied text a command prints goes through this."""
-    text = str(value)
-    if text.isprintable():  # nothing hidden (the common case, checked in C)
-        return text
-    return "".join(_escaped(c) if unicodedata.category(c) in HIDDEN else c for c in text)
-
-
-def _escaped(char: str) -> str:
-    if char in SHORT:
-        return SHORT[char]
-    point = ord(char)
-    if point < 0x100:
-        return f"\\x{point:02x}"
-    return f"\\u{point:04x}" if point < 0x10000 else f"\\U{point:08x}"
 
 
 class Context:

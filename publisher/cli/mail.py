@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from publisher.cli.console import Context, shown
+from publisher.cli.console import Context
 from publisher.config.settings import Settings
 from publisher.site.render import environment_for
+from publisher.text import shown
 
 if TYPE_CHECKING:
     from publisher.mail.issues import Plan

@@ -13,7 +13,7 @@ from typing import NoReturn
 import click
 
 from publisher import __version__
-from publisher.cli.console import Context, progress_bar, shown
+from publisher.cli.console import Context, progress_bar
 from publisher.cli.mail import MAIL_COMMANDS
 from publisher.cli.outbox import OUTBOX_COMMANDS
 from publisher.cli.service import LONG_RUNNING, SERVICE_COMMANDS
@@ -25,7 +25,7 @@ from publisher.errors import PublisherError
 from publisher.models import Problem, RunReport
 from publisher.service import logs
 from publisher.site.publish import publish
-from publisher.text import slugify
+from publisher.text import shown, slugify
 
 
 class _LoggingContext(Context):

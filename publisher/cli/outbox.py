@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from publisher.cli.console import Context, progress_bar, shown
+from publisher.cli.console import Context, progress_bar
 from publisher.config.settings import Settings
+from publisher.text import shown
 
 if TYPE_CHECKING:
     from publisher.mail.policy import DrainReport

@@ -175,7 +175,7 @@ def run_command(obj: Context, host: str, port: int) -> None:
 @click.pass_obj
 def schedule_command(obj: Context) -> None:
     """The next runs of every job, in the site's time zone."""
-    from publisher.service.worker import jobs, next_runs
+    from publisher.service.schedule import jobs, next_runs
 
     settings = obj.settings()
     runs = next_runs(settings, datetime.now(UTC))

@@ -1,4 +1,6 @@
-"""The confirmation mail of double opt-in: one plain-text message, sent at once.
+"""The confirmation mail of double opt-in: one plain-text message, sent at once by the web
+process that took the request (the reader is waiting for it; it does not queue behind an
+issue of many thousands in the outbox).
 
 It carries the site's name, the address and a signed, expiring link — never text a visitor
 typed, so the subscribe form cannot be used to mail strangers someone else's words.
@@ -6,6 +8,7 @@ typed, so the subscribe form cannot be used to mail strangers someone else's wor
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime
 from email.headerregistry import Address
@@ -18,9 +21,13 @@ from jinja2 import Environment
 from publisher.addresses import mailbox
 from publisher.config.settings import Settings
 from publisher.mail.messages import header_text
+from publisher.mail.replies import DeliveryError
 from publisher.mail.tokens import confirm_token
+from publisher.mail.transports import transport_for
 from publisher.models import Subscriber
 from publisher.site.render import render
+
+log = logging.getLogger("publisher.service.web")  # where it was logged before it moved here
 
 
 def confirm_url(settings: Settings, subscriber: Subscriber, now: datetime) -> str:
@@ -59,3 +66,20 @@ def confirmation(
     message["Message-ID"] = message_id
     message.set_content(text)
     return message_id, message.as_bytes()
+
+
+async def send_confirmation(
+    env: Environment, settings: Settings, subscriber: Subscriber, now: datetime
+) -> None:
+    """Mail ``subscriber`` their confirmation link over one connection of its own. A relay that
+    refuses or is down is logged, not raised: the reader may ask again once the cooldown is
+    over, and the form's answer must not tell a visitor anything about the relay."""
+    key, message = confirmation(env, settings, subscriber, now)
+    try:
+        connection = await transport_for(settings).connect()
+        try:
+            await connection.send(settings.mail.from_address, subscriber.address, message, key)
+        finally:
+            await connection.close()
+    except DeliveryError as exc:
+        log.warning("confirmation to subscriber %d not sent: %s", subscriber.id, exc)

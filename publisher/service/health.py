@@ -15,8 +15,8 @@ from typing import Any
 
 from publisher.config.settings import Settings
 from publisher.models import Problem, RelayState, RunReport
+from publisher.service.schedule import forecast
 from publisher.service.supervisor import is_stale
-from publisher.service.worker import forecast
 from publisher.store.articles import Store
 from publisher.store.outbox import Outbox, TaskHealth
 from publisher.store.tally import relay_states

@@ -15,9 +15,9 @@ import sys
 import time
 from typing import TextIO
 
-from publisher.cli.console import shown
 from publisher.errors import ConfigError
 from publisher.models import Problem, RunReport
+from publisher.text import shown
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # They log every job run, every file change and every plug-in loaded at INFO; ours say what the

@@ -37,9 +37,8 @@ from starlette.types import ASGIApp
 from publisher.addresses import AddressError, normalise_address
 from publisher.config.settings import Settings
 from publisher.errors import PublisherError, StoreError
-from publisher.mail.confirmation import confirmation
+from publisher.mail.confirmation import send_confirmation
 from publisher.mail.issues import find_digest, open_issue
-from publisher.mail.replies import DeliveryError
 from publisher.mail.tokens import (
     confirm_expiry,
     form_token,
@@ -48,10 +47,9 @@ from publisher.mail.tokens import (
     verify_confirm,
     verify_form_token,
 )
-from publisher.mail.transports import transport_for
 from publisher.models import Subscriber
 from publisher.service.conditional import Bodies, not_modified
-from publisher.service.guard import Guard, form_key, same_origin, style_hashes
+from publisher.service.guard import Guard, same_origin, style_hashes
 from publisher.service.health import healthz_body, metrics_body, publish_body, status_body
 from publisher.service.logs import publish_line
 from publisher.service.openapi import openapi_for
@@ -61,6 +59,7 @@ from publisher.site.render import environment_for, render
 from publisher.store.articles import Store
 from publisher.store.limits import Limits, client_address
 from publisher.store.locks import LockTimeout
+from publisher.store.meta import form_key
 from publisher.store.outbox import Outbox
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -257,16 +256,7 @@ class Web:
         reader = await run_in_threadpool(self.outbox.request, address, digests, now, self.limits)
         if reader is None:
             return
-        key, message = confirmation(self.env, self.settings, reader, now)
-        transport = transport_for(self.settings)
-        try:
-            connection = await transport.connect()
-            try:
-                await connection.send(self.settings.mail.from_address, address, message, key)
-            finally:
-                await connection.close()
-        except DeliveryError as exc:  # the reader may ask again once the cooldown is over
-            log.warning("confirmation to subscriber %d not sent: %s", reader.id, exc)
+        await send_confirmation(self.env, self.settings, reader, now)
 
     async def confirm(self, request: Request) -> Response:
         """A pending reader's confirmation: the link of the latest confirmation mail asks, its
