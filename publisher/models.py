@@ -195,3 +195,14 @@ class RelayState:
     def paused(self) -> bool:
         """Whether the outbox waits for this relay."""
         return self.state != "up"
+
+
+@dataclass(frozen=True)
+class Listed:
+    """What a listing page shows of an article: no body."""
+
+    uid: str
+    slug: str
+    title: str
+    author: str
+    published: datetime

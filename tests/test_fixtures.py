@@ -40,7 +40,7 @@ def test_the_suite_passes_in_a_checkout_with_an_operators_content_and_config(
     config = checkout / "config" / "publisher.toml"
     config.write_text(config.read_text().replace('title = "Harbor Notes"', 'title = "Mine"'))
     # The tests that counted the checkout's articles and read its settings before.
-    chosen = ["tests/test_cli.py", "tests/test_config.py"]
+    chosen = ["tests/cli/test_cli.py", "tests/config/test_config.py"]
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *chosen],
         cwd=checkout,

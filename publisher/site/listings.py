@@ -11,16 +11,34 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
 
 from publisher.config.settings import Settings
-from publisher.models import Output
+from publisher.models import Article, Listed, Output
 from publisher.site.feeds import FEED_KINDS, Entry, Feed, build_feeds
 from publisher.site.pages import HTML, archive_path, article_path, listing_page, tag_prefix
 from publisher.site.render import render
-from publisher.store.articles import Store
+
+
+class Catalogue(Protocol):
+    """What lists are built from: the stored articles, as values (the publish run hands in the
+    store; a test can hand in anything that answers these)."""
+
+    def tags(self) -> list[str]: ...
+
+    def published_times(self) -> list[datetime]: ...
+
+    def newest(self, limit: int, tags: Sequence[str] = ()) -> list[Article]: ...
+
+    def listing(
+        self,
+        tags: Sequence[str] = (),
+        limit: int | None = None,
+        between: tuple[datetime, datetime] | None = None,
+    ) -> list[Listed]: ...
 
 
 @dataclass
@@ -50,9 +68,9 @@ def year_bounds(year: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 class Lists:
-    """Builds list outputs from the store, rendering each article's entry once per run."""
+    """Builds list outputs from a :class:`Catalogue`, each article's entry rendered once a run."""
 
-    def __init__(self, store: Store, env: Environment, settings: Settings) -> None:
+    def __init__(self, store: Catalogue, env: Environment, settings: Settings) -> None:
         self.store, self.env, self.settings = store, env, settings
         self.site = settings.site
         self.entries: dict[str, Entry] = {}

@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.errors import ConfigError
-from publisher.models import Article, Problem
+from publisher.models import Article, Listed, Problem
 from publisher.store.engine import create_store_engine, migrate
 from publisher.store.records import (
     KNOWN_COLUMNS,
@@ -35,7 +35,6 @@ from publisher.store.records import (
     BacklogKind,
     Index,
     Known,
-    Listed,
     Pending,
     SlugConflict,
     Upserted,
@@ -58,7 +57,7 @@ from publisher.store.schema import (
 )
 from publisher.text import slugify
 
-__all__ = ["Listed", "SlugConflict", "Store", "Upserted", "mint_uid"]
+__all__ = ["SlugConflict", "Store", "Upserted", "mint_uid"]
 
 INDEX_AFTER = 64  # look-ups per publish before the whole index is cheaper than more queries
 BATCH = 500

@@ -22,17 +22,6 @@ Status = Literal["new", "updated", "unchanged"]
 
 
 @dataclass(frozen=True)
-class Listed:
-    """What a listing page shows of an article: no body."""
-
-    uid: str
-    slug: str
-    title: str
-    author: str
-    published: datetime
-
-
-@dataclass(frozen=True)
 class Upserted:
     """The outcome of storing one article: its status, the stored article, tags before the edit."""
 

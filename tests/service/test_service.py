@@ -17,9 +17,9 @@ from publisher.service.schedule import jobs, next_runs
 from publisher.service.worker import Worker
 from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from tests.cli.test_cli import _run
 from tests.conftest import BERLIN, NOW, Project, clean_environ
 from tests.smtpserver import MailServer, free_port
-from tests.test_cli import _run
 
 NEW = """---
 title: Fresh From The Quay

@@ -101,7 +101,7 @@ def test_template_change_rebuilds_everything_but_writes_only_differences(project
     project.publish()
     templates = project.root / "templates"
     templates.mkdir()
-    listing = (Path(__file__).parents[1] / "templates" / "listing.html").read_text()
+    listing = (Path(__file__).parents[2] / "templates" / "listing.html").read_text()
     (templates / "listing.html").write_text(listing.replace("<h1>", "<h1 class='x'>"))
     report = project.publish(NOW + timedelta(hours=1))
     assert report.written and all(
@@ -112,7 +112,7 @@ def test_template_change_rebuilds_everything_but_writes_only_differences(project
 def test_fidelity_gate_refuses_a_page_that_lost_the_disclaimer(project: Project) -> None:
     templates = project.root / "templates"
     templates.mkdir()
-    theme = Path(__file__).parents[1] / "templates"
+    theme = Path(__file__).parents[2] / "templates"
     (templates / "article.html").write_text(
         (theme / "article.html")
         .read_text()
@@ -132,7 +132,7 @@ def test_fidelity_gate_refuses_a_page_that_lost_the_disclaimer(project: Project)
 def test_fidelity_gate_refuses_a_feed_whose_entries_lost_the_attribution(project: Project) -> None:
     templates = project.root / "templates"
     templates.mkdir()
-    theme = Path(__file__).parents[1] / "templates"
+    theme = Path(__file__).parents[2] / "templates"
     provenance = (theme / "_provenance.html").read_text()
     (templates / "_provenance.html").write_text(
         provenance.replace("{{ article.attribution | clean }}", "")

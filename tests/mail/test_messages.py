@@ -27,7 +27,7 @@ from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
 from tests.conftest import NOW, Project
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 NONCE = "0011223344556677"
 READER = Subscriber(7, "reader@example.org", "active", "fixed-secret-for-golden-files")
 LINKS = Links("https://harbornotes.example/", "digests@harbornotes.example")

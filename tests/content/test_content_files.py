@@ -26,9 +26,9 @@ from publisher.content.scan import ContentFile, scan
 from publisher.errors import ConfigError
 from publisher.models import Problem
 from publisher.urls import is_web_url
+from tests.cli.test_cli import _run as run_cli
 from tests.conftest import BERLIN, Project
-from tests.test_cli import _run as run_cli
-from tests.test_hostile import article_source
+from tests.content.test_hostile import article_source
 
 LIMITS = Limits(max_bytes=10_000, max_tags=50)
 OUTSIDE_TITLE = "A secret from outside the content folder"

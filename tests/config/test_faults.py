@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.test_cli import _run
 from tests.conftest import IN_CI, Project, clean_environ
 from tests.smtpserver import free_port
-from tests.test_cli import _run
 
 SQL = ("SELECT", "INSERT", "UPDATE", "[SQL", "parameters", "Traceback")
 

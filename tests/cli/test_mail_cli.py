@@ -6,9 +6,9 @@ from email import message_from_bytes
 from email.policy import default
 
 from publisher.text import visible_text
+from tests.cli.test_cli import _run
 from tests.conftest import REPO, Project
 from tests.smtpserver import MailServer
-from tests.test_cli import _run
 
 CSV = """email,digests
 ada@example.com,daily

@@ -27,7 +27,7 @@ from publisher.site.feeds import Entry, Feed, build_feeds
 from publisher.site.render import make_environment, render
 from publisher.text import one_line, slugify, xml_safe
 
-PROFILES_DIR = Path(__file__).parents[1] / "config" / "sources"
+PROFILES_DIR = Path(__file__).parents[2] / "config" / "sources"
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 STRICT_XML = etree.XMLParser(resolve_entities=False, no_network=True, recover=False)

@@ -20,11 +20,11 @@ from publisher.mail.sender import drain
 from publisher.service.web import create_app
 from publisher.site.render import environment_for
 from publisher.store.schema import issues
+from tests.cli.test_cli import _run
 from tests.conftest import NOW, Project
 from tests.corpus import article_text
 from tests.outboxes import Outboxed
 from tests.smtpserver import MailServer
-from tests.test_cli import _run
 
 REFUSED = "530 5.7.0 Authentication required"
 HOUR = timedelta(hours=1)

@@ -17,9 +17,9 @@ from publisher.service.logs import configure
 from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
 from publisher.text import shown
+from tests.cli.test_cli import _run
 from tests.conftest import NOW, Project
 from tests.smtpserver import MailServer
-from tests.test_cli import _run
 
 LOG_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (DEBUG|INFO|WARNING|ERROR) [\w.]+: ")
 BROKEN = "---\ntitle: Fine\ndate: 2024-01-01\n---\nNo attribution\n"

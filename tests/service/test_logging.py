@@ -18,10 +18,10 @@ import pytest
 
 from publisher.errors import ConfigError
 from publisher.service.logs import level_for
+from tests.cli.test_cli import _run
 from tests.conftest import Project, clean_environ
 from tests.services import fetch, wait_for, wait_until_up
 from tests.smtpserver import free_port
-from tests.test_cli import _run
 
 TOKEN = "s3cret-admin-token"  # noqa: S105 (a test token)
 LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: \S")

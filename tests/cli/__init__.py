@@ -1,0 +1,1 @@
+"""Tests of publisher.cli: the commands, as real processes."""

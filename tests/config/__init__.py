@@ -1,0 +1,1 @@
+"""Tests of publisher.config: settings and cron lines."""

@@ -1,0 +1,1 @@
+"""Tests of publisher.content: reading content files."""

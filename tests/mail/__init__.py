@@ -1,0 +1,1 @@
+"""Tests of publisher.mail: planning, messages, the sender and its transports."""

@@ -1,0 +1,1 @@
+"""Tests of publisher.service: the web process and the worker."""

@@ -1,0 +1,1 @@
+"""Tests of publisher.store: the store, on SQLite and PostgreSQL."""
