@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from publisher.config.forms import FORMS
 from publisher.config.settings import SECRETS, DigestSettings, Settings, SmtpSettings
@@ -132,7 +132,14 @@ def _coerce(key: str, value: Any, kind: type, where: str) -> Any:
     )
 
 
-# -- loading ---------------------------------------------------------------------------------
+# -- the file and the environment ------------------------------------------------------------
+
+
+class _Given(NamedTuple):
+    """A value the file or the environment set, and where, for the message if it is wrong."""
+
+    value: Any
+    where: str
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -181,30 +188,25 @@ def _read_digests(raw: Any, path: Path, root: Path) -> tuple[DigestSettings, ...
     return tuple(digests)
 
 
-def load_settings(root: Path, environ: Mapping[str, str]) -> Settings:
-    """Read ``root/config/publisher.toml`` then the environment over the embedded defaults, and
-    check every value, the defaults included.
+def _from_file(data: dict[str, Any], path: Path, infos: list[SettingInfo]) -> dict[str, _Given]:
+    """The ``[section]`` values of the file, by key, each coerced to its type.
 
-    :raises ConfigError: for an unknown section or key, a wrong type or a value not allowed,
-        naming the key, the value and the file or environment variable it came from.
+    :raises ConfigError: for an unknown section or key, a secret written in the file, or a value
+        of the wrong type.
     """
-    path = root / CONFIG_FILE
-    data = _read_file(path)
-    digests = _read_digests(data.pop(DIGESTS, []), path, root)
     known = dict(_sections())
     for section in data:
         if section not in known:
             raise ConfigError(
                 f"[{section}]: unknown section in {path}", hint=f"known: {', '.join(known)}"
             )
-    infos = {info.key: info for info in describe()}
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
+    by_key = {info.key: info for info in infos}
+    given: dict[str, _Given] = {}
     for name, table in data.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{name}: expected a [{name}] table in {path}")
         for key, value in table.items():
-            info = infos.get(f"{name}.{key}")
+            info = by_key.get(f"{name}.{key}")
             if info is not None and info.key in SECRETS:
                 raise ConfigError(
                     f"{info.key}: secrets are read from the environment only, not {path}",
@@ -215,28 +217,60 @@ def load_settings(root: Path, environ: Mapping[str, str]) -> Settings:
                     f"{name}.{key}: unknown setting in {path}",
                     hint="`publisher config` lists them",
                 )
-            values[info.key] = _coerce(info.key, value, info.type, str(path))
-            sources[info.key] = str(path)
-    for info in infos.values():
-        for env in info.env:
-            if env in environ:
-                where = f"environment {env}"
-                values[info.key] = _coerce(info.key, environ[env], info.type, where)
-                sources[info.key] = where
-                break
-    for info in infos.values():
-        where = sources.get(info.key, DEFAULT)
-        values[info.key] = _checked(info, values.get(info.key, info.default), where, root)
+            given[info.key] = _Given(_coerce(info.key, value, info.type, str(path)), str(path))
+    return given
+
+
+def _from_environment(environ: Mapping[str, str], infos: list[SettingInfo]) -> dict[str, _Given]:
+    """The values the environment sets, by key: the first of a setting's variables that is set."""
+    given: dict[str, _Given] = {}
+    for info in infos:
+        variable = next((name for name in info.env if name in environ), None)
+        if variable is not None:
+            where = f"environment {variable}"
+            given[info.key] = _Given(_coerce(info.key, environ[variable], info.type, where), where)
+    return given
+
+
+def _checked_values(
+    given: Mapping[str, _Given], root: Path, infos: list[SettingInfo]
+) -> dict[str, Any]:
+    """Every setting's value, given or default, checked against its declaration: a default is
+    checked too, since the folder it names may be missing under this root."""
+    values: dict[str, Any] = {}
+    for info in infos:
+        item = given.get(info.key, _Given(info.default, DEFAULT))
+        values[info.key] = _checked(info, item.value, item.where, root)
     if not values["site.base_url"].endswith("/"):
-        values["site.base_url"] += "/"
-    built = {
-        name: cls(
-            **{key.split(".")[1]: v for key, v in values.items() if key.startswith(f"{name}.")}
-        )
-        for name, cls in known.items()
-    }
-    settings = Settings(root=root, digests=digests, **built)
-    _check_relay(settings.smtp, sources.get("smtp.security", DEFAULT))
+        values["site.base_url"] += "/"  # every link is written as base_url + path
+    return values
+
+
+def _built_sections(values: Mapping[str, Any]) -> dict[str, Any]:
+    """One frozen section per ``[section]``, from the ``section.field`` keys of ``values``."""
+    sections = dict(_sections())
+    fields: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    for key, value in values.items():
+        section, name = key.split(".")
+        fields[section][name] = value
+    return {name: cls(**fields[name]) for name, cls in sections.items()}
+
+
+def load_settings(root: Path, environ: Mapping[str, str]) -> Settings:
+    """Read ``root/config/publisher.toml`` then the environment over the embedded defaults, and
+    check every value, the defaults included.
+
+    :raises ConfigError: for an unknown section or key, a wrong type or a value not allowed,
+        naming the key, the value and the file or environment variable it came from.
+    """
+    path = root / CONFIG_FILE
+    data = _read_file(path)
+    digests = _read_digests(data.pop(DIGESTS, []), path, root)
+    infos = describe()
+    given = {**_from_file(data, path, infos), **_from_environment(environ, infos)}
+    values = _checked_values(given, root, infos)
+    settings = Settings(root=root, digests=digests, **_built_sections(values))
+    _check_relay(settings.smtp, given.get("smtp.security", _Given(None, DEFAULT)).where)
     return settings
 
 
