@@ -101,7 +101,7 @@ def decode(raw: bytes) -> tuple[str, list[str]]:
     return xml_safe(text.replace("\r\n", "\n").replace("\r", "\n")), warnings
 
 
-def _capture_fields(capture: Capture, zone: ZoneInfo) -> dict[str, Any]:
+def _capture_fields(capture: Capture) -> dict[str, Any]:
     """A capture's fields in front-matter vocabulary, so one builder serves every format."""
     return {
         "title": capture.title,
@@ -119,7 +119,7 @@ def _capture_fields(capture: Capture, zone: ZoneInfo) -> dict[str, Any]:
 
 
 def _read_capture(
-    meta: dict[str, Any], text: str, profiles: list[Profile], zone: ZoneInfo
+    meta: dict[str, Any], text: str, profiles: list[Profile]
 ) -> tuple[dict[str, Any], str, list[Problem]]:
     profile = next((p for p in profiles if p.detect.search(text)), None)
     if profile is None:
@@ -128,7 +128,7 @@ def _read_capture(
         capture = extract(text, profile)
     except CaptureError as exc:
         raise Refused(str(exc), f"see the {profile.name} profile in config/sources/") from exc
-    fields = {**_capture_fields(capture, zone), **meta}
+    fields = {**_capture_fields(capture), **meta}
     if not fields.get("date"):
         fields.pop("date", None)
     warnings = [Problem("", w, "", "warning") for w in capture.warnings]
@@ -194,7 +194,7 @@ def _read(
     meta = {k: v for k, v in meta.items() if k in FRONT_MATTER_FIELDS}
     suffix = Path(relative).suffix.lower()
     if suffix == ".txt":
-        meta, body, found = _read_capture(meta, body, profiles, zone)
+        meta, body, found = _read_capture(meta, body, profiles)
         problems += [Problem(relative, p.reason, p.hint, p.severity) for p in found]
     elif suffix in (".md", ".markdown"):
         body = render_markdown(body)
