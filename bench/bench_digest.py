@@ -107,7 +107,7 @@ def prepare(root: Path, env: dict[str, str], n: int, seed: int) -> dict[str, Any
 
     from sqlalchemy import insert
 
-    from publisher.config.settings import load_settings
+    from publisher.config.loading import load_settings
     from publisher.mail.issues import find_digest, open_issue
     from publisher.mail.sender import letter_for
     from publisher.site.publish import publish
@@ -212,7 +212,7 @@ class Sink:
 
 def child_drain(root: Path, _args: argparse.Namespace) -> dict[str, Any]:
     """Send everything due through the configured relay, as ``publisher drain`` does."""
-    from publisher.config.settings import load_settings
+    from publisher.config.loading import load_settings
     from publisher.mail.sender import drain
     from publisher.mail.transports import transport_for
     from publisher.store.articles import Store
@@ -245,7 +245,7 @@ def _issue_and_readers(root: Path, count: int) -> tuple[Any, Any, list[Any], lis
     """Settings, the issue, its articles and the first ``count`` subscribers from the store."""
     from sqlalchemy import func, select
 
-    from publisher.config.settings import load_settings
+    from publisher.config.loading import load_settings
     from publisher.store.articles import Store
     from publisher.store.outbox import Outbox
     from publisher.store.schema import carried, issues

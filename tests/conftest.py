@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from publisher.config.settings import Settings, load_settings
+from publisher.config.loading import load_settings
+from publisher.config.settings import Settings
 from publisher.models import RunReport
 from publisher.site.publish import publish
 from tests.smtpserver import MailServer

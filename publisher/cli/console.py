@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from publisher.config.settings import Settings, load_settings
+from publisher.config.loading import load_settings
+from publisher.config.settings import Settings
 
 PROGRESS_THRESHOLD = 200
 

@@ -152,7 +152,7 @@ def subscribers_import(obj: Context, file: Path) -> None:
     Importing the same file twice changes nothing. Digests are separated by spaces or | and
     default to all; unsubscribed and bounced addresses are not re-added.
     """
-    from publisher.addresses import read_csv
+    from publisher.mail.lists import read_csv
 
     settings = obj.settings()
     result = read_csv(file.read_text(encoding="utf-8-sig"), [d.name for d in settings.digests])

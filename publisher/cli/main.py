@@ -17,7 +17,8 @@ from publisher.cli.console import Context, progress_bar
 from publisher.cli.mail import MAIL_COMMANDS
 from publisher.cli.outbox import OUTBOX_COMMANDS
 from publisher.cli.service import LONG_RUNNING, SERVICE_COMMANDS
-from publisher.config.settings import SECRETS, Settings, describe
+from publisher.config.loading import describe
+from publisher.config.settings import SECRETS, Settings
 from publisher.content.captures import load_profiles
 from publisher.content.reading import Limits, read_article
 from publisher.content.scan import scan

@@ -1,32 +1,19 @@
-"""Typed, frozen settings: embedded defaults → ``config/publisher.toml`` → environment.
+"""Typed, frozen settings, each declared once: a dataclass field with its default, one line of
+help and the values it allows.
 
-Each setting is declared once, with its default, its help and the values it allows, as a
-dataclass field; the loader, its checks, ``publisher config`` and the README's configuration
-reference are all derived from these declarations. Every value is checked when the settings are
-loaded (every command does that first), so a wrong one is one line naming the key, the value and
-where it came from, before anything runs, instead of a traceback or a spinning loop later. The
-environment is passed in as a mapping so tests never touch ``os.environ``.
+The declarations are the one source of truth: :mod:`publisher.config.loading` reads the file and
+the environment over them and checks every value against them, and ``publisher config`` and the
+README's configuration reference are generated from them, so a new setting is one field here.
+The values are plain frozen dataclasses, one per ``[section]``: a stage takes the section it
+needs, and a test builds one directly, without a file or an environment.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
-import tomllib
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
-
-from publisher.config.forms import FORMS
-from publisher.errors import ConfigError
-
-CONFIG_FILE = Path("config") / "publisher.toml"
-ENV_PREFIX = "PUBLISHER_"
-DIGESTS = "digests"
-DIGEST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-DEFAULT = "default"  # where a value came from when neither the file nor the environment set it
 
 
 def setting(
@@ -42,7 +29,8 @@ def setting(
     """Declare a setting: its default, one line of help, an extra environment name if any, and
     the values it allows: ``low``..``high`` for a number (every number has both, so none can
     overflow a bind or spin a loop), ``choices`` (matched ignoring case), or a ``form`` of
-    :data:`FORMS` (a URL, a time zone, a folder, a database URL, an address, a cron line)."""
+    :data:`publisher.config.forms.FORMS` (a URL, a time zone, a folder, a database URL, an
+    address, a cron line)."""
     rules = {"low": low, "high": high, "choices": choices, "form": form}
     return field(default=default, metadata={"help": help, "env": env, **rules})
 
@@ -169,7 +157,6 @@ class MailSettings:
 
 
 SECURITY = ("starttls", "tls", "plain")
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 @dataclass(frozen=True)
@@ -385,220 +372,3 @@ class Settings:
     def zone(self) -> ZoneInfo:
         """The site's time zone."""
         return ZoneInfo(self.site.timezone)
-
-
-@dataclass(frozen=True)
-class SettingInfo:
-    """One declared setting, for the loader, ``publisher config`` and the docs."""
-
-    key: str
-    default: Any
-    env: tuple[str, ...]
-    help: str
-    type: type
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] = ()
-    form: str = ""
-
-    @property
-    def allowed(self) -> str:
-        """The values allowed, in words: ``1 to 10,000``, ``empty, DEBUG, INFO``, a form's."""
-        if self.low is not None and self.high is not None:
-            return f"{self.low:,} to {self.high:,}"
-        if self.choices:
-            return ", ".join(choice or "empty" for choice in self.choices)
-        if self.form:
-            return FORMS[self.form][0]
-        return "true or false" if self.type is bool else "text"
-
-
-def _info(key: str, f: dataclasses.Field[Any], env: tuple[str, ...]) -> SettingInfo:
-    rules = {name: f.metadata[name] for name in ("low", "high", "choices", "form")}
-    return SettingInfo(key, f.default, env, f.metadata["help"], type(f.default), **rules)
-
-
-def _sections() -> Iterator[tuple[str, type]]:
-    """The ``[section]`` tables: every field of :class:`Settings` but the root and the digests."""
-    for section in dataclasses.fields(Settings):
-        if section.name not in ("root", DIGESTS):
-            yield section.name, type(section.default)
-
-
-def describe() -> list[SettingInfo]:
-    """Every setting with its default, environment variables, help and allowed values."""
-    infos = []
-    for name, cls in _sections():
-        for f in dataclasses.fields(cls):
-            env: tuple[str, ...] = (f"{ENV_PREFIX}{name.upper()}__{f.name.upper()}",)
-            if f.metadata.get("env"):
-                env = (str(f.metadata["env"]), *env)
-            infos.append(_info(f"{name}.{f.name}", f, env))
-    return infos
-
-
-def describe_digest() -> list[SettingInfo]:
-    """The keys of one ``[[digests]]`` table (no environment variables)."""
-    return [_info(f"{DIGESTS}[].{f.name}", f, ()) for f in dataclasses.fields(DigestSettings)]
-
-
-PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
-
-
-def _checked(info: SettingInfo, value: Any, where: str, root: Path) -> Any:
-    """``value`` if the declaration allows it (choices in their declared case).
-
-    :raises ConfigError: naming the key, the value (without a URL's password) and ``where``.
-    """
-    shown = PASSWORD.sub(r"\1***@", value) if isinstance(value, str) else value
-    try:
-        if info.low is not None and info.high is not None and not info.low <= value <= info.high:
-            raise ConfigError(f"expected {info.allowed}", f"the default is {info.default!r}")
-        if info.choices:
-            for choice in info.choices:
-                if value.casefold() == choice.casefold():
-                    return choice
-            raise ConfigError(f"expected one of {info.allowed}", f"the default is {info.default!r}")
-        return FORMS[info.form][1](value, info.key, info.default, root) if info.form else value
-    except ConfigError as exc:
-        raise ConfigError(f"{info.key}: {exc}, got {shown!r} ({where})", exc.hint) from exc
-
-
-def _coerce(key: str, value: Any, kind: type, where: str) -> Any:
-    """Check or convert one value to the setting's type; errors name key, value and source."""
-    if kind is bool and isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-    elif isinstance(value, str) and kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    elif kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, kind) and not (kind is not bool and isinstance(value, bool)):
-        return value
-    raise ConfigError(
-        f"{key}: expected {kind.__name__}, got {value!r} ({where})",
-        hint="in TOML, write numbers and true/false without quotes",
-    )
-
-
-# -- loading ---------------------------------------------------------------------------------
-
-
-def _read_file(path: Path) -> dict[str, Any]:
-    """The file's tables, or none when there is no file."""
-    if not path.exists():
-        return {}
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
-        reason = f"line {line} has byte {exc.object[exc.start]:#x}"
-        hint = "save it as UTF-8 (TOML files are UTF-8)"
-        raise ConfigError(f"{path}: not UTF-8 text ({reason})", hint) from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
-
-
-def _read_digests(raw: Any, path: Path, root: Path) -> tuple[DigestSettings, ...]:
-    """``[[digests]]`` tables, each checked like a section; names must be unique."""
-    if not isinstance(raw, list) or not all(isinstance(table, dict) for table in raw):
-        raise ConfigError(f"{DIGESTS}: expected [[{DIGESTS}]] tables in {path}")
-    infos = {info.key.split(".")[-1]: info for info in describe_digest()}
-    digests: list[DigestSettings] = []
-    for number, table in enumerate(raw, 1):
-        where = f"{DIGESTS}.{table.get('name') or f'#{number}'}"
-        values = {}
-        for key, value in table.items():
-            if key not in infos:
-                raise ConfigError(
-                    f"{where}.{key}: unknown setting", hint=f"known: {', '.join(infos)}"
-                )
-            values[key] = _coerce(f"{where}.{key}", value, infos[key].type, str(path))
-        for key, info in infos.items():
-            named = dataclasses.replace(info, key=f"{where}.{key}")
-            values[key] = _checked(named, values.get(key, info.default), str(path), root)
-        digest = DigestSettings(**values)
-        if not DIGEST_NAME.match(digest.name) or digest.name in {d.name for d in digests}:
-            hint = 'a unique name of lowercase letters, digits and -, e.g. name = "daily"'
-            raise ConfigError(
-                f"{where}.name: {digest.name!r} is missing, malformed or repeated ({path})", hint
-            )
-        digests.append(digest)
-    return tuple(digests)
-
-
-def load_settings(root: Path, environ: Mapping[str, str]) -> Settings:
-    """Read ``root/config/publisher.toml`` then the environment over the embedded defaults, and
-    check every value, the defaults included.
-
-    :raises ConfigError: for an unknown section or key, a wrong type or a value not allowed,
-        naming the key, the value and the file or environment variable it came from.
-    """
-    path = root / CONFIG_FILE
-    data = _read_file(path)
-    digests = _read_digests(data.pop(DIGESTS, []), path, root)
-    known = dict(_sections())
-    for section in data:
-        if section not in known:
-            raise ConfigError(
-                f"[{section}]: unknown section in {path}", hint=f"known: {', '.join(known)}"
-            )
-    infos = {info.key: info for info in describe()}
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for name, table in data.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"{name}: expected a [{name}] table in {path}")
-        for key, value in table.items():
-            info = infos.get(f"{name}.{key}")
-            if info is not None and info.key in SECRETS:
-                raise ConfigError(
-                    f"{info.key}: secrets are read from the environment only, not {path}",
-                    hint=f"remove it from the file and set {' or '.join(info.env)}",
-                )
-            if info is None:
-                raise ConfigError(
-                    f"{name}.{key}: unknown setting in {path}",
-                    hint="`publisher config` lists them",
-                )
-            values[info.key] = _coerce(info.key, value, info.type, str(path))
-            sources[info.key] = str(path)
-    for info in infos.values():
-        for env in info.env:
-            if env in environ:
-                where = f"environment {env}"
-                values[info.key] = _coerce(info.key, environ[env], info.type, where)
-                sources[info.key] = where
-                break
-    for info in infos.values():
-        where = sources.get(info.key, DEFAULT)
-        values[info.key] = _checked(info, values.get(info.key, info.default), where, root)
-    if not values["site.base_url"].endswith("/"):
-        values["site.base_url"] += "/"
-    built = {
-        name: cls(
-            **{key.split(".")[1]: v for key, v in values.items() if key.startswith(f"{name}.")}
-        )
-        for name, cls in known.items()
-    }
-    settings = Settings(root=root, digests=digests, **built)
-    _check_relay(settings.smtp, sources.get("smtp.security", DEFAULT))
-    return settings
-
-
-def _check_relay(smtp: SmtpSettings, where: str) -> None:
-    """Mail leaves this machine only over TLS."""
-    if smtp.host and smtp.security == "plain" and smtp.host not in LOOPBACK:
-        raise ConfigError(
-            f"smtp.security: plain text to {smtp.host} ({where}) would expose mail and the login",
-            hint="use starttls or tls; plain is allowed only for a relay on 127.0.0.1",
-        )

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from publisher.config import forms
-from publisher.config.settings import (
+from publisher.config.forms import FORMS
+from publisher.config.loading import (
     CONFIG_FILE,
-    FORMS,
     SettingInfo,
     describe,
     describe_digest,
@@ -359,7 +359,7 @@ def test_the_bundled_config_loads() -> None:
 def test_loading_settings_imports_neither_apscheduler_nor_sqlalchemy() -> None:
     code = (
         "import sys; from pathlib import Path; "
-        "from publisher.config.settings import load_settings; "
+        "from publisher.config.loading import load_settings; "
         f"load_settings(Path({str(SITE)!r}), {{}}); "
         "print(sorted(m for m in ('apscheduler', 'sqlalchemy') if m in sys.modules))"
     )

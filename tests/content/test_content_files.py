@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publisher.config.settings import ContentSettings
-from publisher.content.reading import FRONT_MATTER_FIELDS, Limits, ReadResult, read_article
+from publisher.content.frontmatter import FRONT_MATTER_FIELDS
+from publisher.content.reading import Limits, ReadResult, read_article
 from publisher.content.scan import ContentFile, scan
 from publisher.errors import ConfigError
 from publisher.models import Problem

@@ -20,7 +20,8 @@ from lxml import etree
 
 from publisher.config.settings import SiteSettings
 from publisher.content.captures import Profile, extract, load_profiles, paragraphs
-from publisher.content.reading import decode, split_front_matter
+from publisher.content.frontmatter import split_front_matter
+from publisher.content.reading import decode
 from publisher.models import Article, Output
 from publisher.site import fidelity
 from publisher.site.feeds import Entry, Feed, build_feeds

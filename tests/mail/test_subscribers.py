@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.addresses import AddressError, normalise_address, read_csv
+from publisher.addresses import AddressError, normalise_address
+from publisher.mail.lists import read_csv
 
 
 @pytest.mark.parametrize(
