@@ -16,6 +16,7 @@ from datetime import datetime
 from publisher.service.worker import Worker, jobs, next_runs
 from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.status import Status
 from tests.conftest import BERLIN, NOW, Project, clean_environ
 from tests.smtpserver import MailServer, free_port
 from tests.test_cli import _run
@@ -105,7 +106,7 @@ def test_the_worker_opens_the_due_issue_once_and_sends_it(
     project.environ["PUBLISHER_WORKER__WATCH"] = "false"
     settings = project.settings()
     store = Store.open(settings.database_url)
-    Outbox(store.engine).add_subscribers([("ada@example.com", ["daily"])], "active", NOW)
+    Outbox(store.engine).subscribers.add([("ada@example.com", ["daily"])], "active", NOW)
     store.close()
     clock = lambda: datetime(2026, 3, 30, 7, 5, tzinfo=BERLIN)  # noqa: E731 (five past the slot)
 
@@ -123,7 +124,7 @@ def test_the_worker_opens_the_due_issue_once_and_sends_it(
     asyncio.run(run_until_sent())  # a restart in the same slot opens nothing more
     assert [r.recipients for r in mail_server.received] == [["ada@example.com"]]
     store = Store.open(settings.database_url)
-    runs = Outbox(store.engine).last_runs()
+    runs = Status(store.engine).last_runs()
     store.close()
     assert set(runs) == {"publish", "digest:daily", "digest:weekly"}
     assert runs["publish"] == clock()

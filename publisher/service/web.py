@@ -62,6 +62,7 @@ from publisher.store.articles import Store
 from publisher.store.limits import Limits, client_address
 from publisher.store.locks import LockTimeout
 from publisher.store.outbox import Outbox
+from publisher.store.status import Status
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 INDEX = "index.html"
@@ -79,7 +80,9 @@ class Web:
         self.settings = settings
         self.health = health
         self.store = Store.open(settings.database_url)
+        self.status = Status(self.store.engine)
         self.outbox = Outbox(self.store.engine)
+        self.subscribers = self.outbox.subscribers  # what the readers' own pages change
         self.limits = Limits(self.store.engine, settings.web)
         self.env = environment_for(settings)
         self.publishes = 0
@@ -171,7 +174,7 @@ class Web:
         """The subscriber whose id a signed link carries (not yet checked against the signature);
         ``None`` for a link whose id is no id."""
         number = subscriber_id(request.path_params["token"])
-        return None if number is None else await run_in_threadpool(self.outbox.subscriber, number)
+        return None if number is None else await run_in_threadpool(self.subscribers.get, number)
 
     async def reader(self, request: Request, purpose: str) -> Subscriber | None:
         """The subscriber a signed link names, when its signature holds."""
@@ -187,7 +190,7 @@ class Web:
             return self.page("Link not valid", "This link is not valid or has been cut.", 400)
         token = request.path_params["token"]
         if request.method == "POST":  # RFC 8058: the POST itself unsubscribes
-            await run_in_threadpool(self.outbox.unsubscribe, subscriber.id, datetime.now(UTC))
+            await run_in_threadpool(self.subscribers.unsubscribe, subscriber.id, datetime.now(UTC))
         done = request.method == "POST" or subscriber.status == "unsubscribed"
         html = self.html("web/unsubscribe.html", address=subscriber.address, token=token, done=done)
         return HTMLResponse(html)
@@ -203,7 +206,7 @@ class Web:
             known = {d.name for d in self.settings.digests}
             chosen = {str(v) for v in form.getlist("digest")} & known
             now = datetime.now(UTC)
-            await run_in_threadpool(self.outbox.choose, subscriber.id, sorted(chosen), now)
+            await run_in_threadpool(self.subscribers.choose, subscriber.id, sorted(chosen), now)
             saved = True
         html = self.html(
             "web/manage.html",
@@ -254,7 +257,9 @@ class Web:
 
     async def _confirm_mail(self, address: str, digests: list[str]) -> None:
         now = datetime.now(UTC)
-        reader = await run_in_threadpool(self.outbox.request, address, digests, now, self.limits)
+        reader = await run_in_threadpool(
+            self.subscribers.request, address, digests, now, self.limits
+        )
         if reader is None:
             return
         key, message = confirmation(self.env, self.settings, reader, now)
@@ -284,7 +289,7 @@ class Web:
             return invalid
         now = datetime.now(UTC)
         posted = request.method == "POST" and reader.status == "pending"
-        if posted and not await run_in_threadpool(self.outbox.confirm, reader.id, now):
+        if posted and not await run_in_threadpool(self.subscribers.confirm, reader.id, now):
             return invalid  # the reader's state changed since it was read
         done = request.method == "POST" or reader.status == "active"
         html = self.html("web/confirm.html", address=reader.address, token=token, done=done)
@@ -294,7 +299,7 @@ class Web:
         """Whether a confirmation link came with the latest confirmation mail: its expiry is
         that mail's (mails to one address are an hour apart at least, so an older mail's link
         expires at least that much earlier)."""
-        sent = await run_in_threadpool(self.outbox.confirmation_sent, reader_id)
+        sent = await run_in_threadpool(self.subscribers.confirmation_sent, reader_id)
         until = confirm_expiry(token)
         if sent is None or until is None:
             return False
@@ -363,13 +368,13 @@ class Web:
     async def api_status(self, request: Request) -> Response:
         """What the store holds, the content problems and every process's tasks."""
         now = datetime.now(UTC)
-        body = await run_in_threadpool(status_body, self.settings, self.store, self.outbox, now)
+        body = await run_in_threadpool(status_body, self.settings, self.store, self.status, now)
         return JSONResponse(body)
 
     async def metrics(self, request: Request) -> Response:
         """Prometheus text format: what the store holds, and this process's own counters."""
         now = datetime.now(UTC)
-        body = await run_in_threadpool(metrics_body, self.store, self.outbox, self.publishes, now)
+        body = await run_in_threadpool(metrics_body, self.store, self.status, self.publishes, now)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi(self, request: Request) -> Response:
@@ -380,7 +385,7 @@ class Web:
         """200 when the database answers and no task of this process keeps failing; 503 naming
         the reason otherwise (JSON either way)."""
         try:
-            await run_in_threadpool(self.outbox.counts)
+            await run_in_threadpool(self.status.deliveries)
         except StoreError as exc:
             return JSONResponse({"ok": False, "database": str(exc)}, 503)
         body = healthz_body(self.health.snapshot() if self.health else [])

@@ -38,6 +38,7 @@ from publisher.site.publish import publish
 from publisher.site.render import environment_for
 from publisher.store.articles import Store
 from publisher.store.leadership import Leadership
+from publisher.store.meta import Processes
 from publisher.store.outbox import Outbox
 
 log = logging.getLogger("publisher.worker")
@@ -127,6 +128,7 @@ class Worker:
         self.supervisor = supervisor or Supervisor(settings.worker.unhealthy_after)
         self.store = Store.open(settings.database_url)
         self.outbox = Outbox(self.store.engine)
+        self.processes = Processes(self.store.engine)
         self.publishing = asyncio.Lock()
         lock_file = settings.path(settings.output.var_dir) / "scheduler.lock"
         self.leadership = Leadership(self.store.engine, "publisher.service.worker", lock_file)
@@ -149,7 +151,7 @@ class Worker:
             began = time.monotonic()
             wait = 4 * self.settings.content.settle_seconds
             report = await asyncio.to_thread(publish, self.settings, self.clock(), wait=wait)
-            await asyncio.to_thread(self.outbox.note_run, "publish", self.clock())
+            await asyncio.to_thread(self.processes.note_run, "publish", self.clock())
         line = publish_line(report, time.monotonic() - began)
         log.log(logging.INFO if report.changed or report.refused else logging.DEBUG, "%s", line)
         for refused in report.refused:
@@ -166,7 +168,7 @@ class Worker:
             open_due, self.settings, self.outbox, env, self.clock(), digests
         )
         for digest in digests:
-            await asyncio.to_thread(self.outbox.note_run, f"digest:{digest.name}", self.clock())
+            await asyncio.to_thread(self.processes.note_run, f"digest:{digest.name}", self.clock())
         for item in opened:
             if item.issue is not None:
                 log.info(
@@ -305,7 +307,7 @@ class Worker:
             async with asyncio.TaskGroup() as group:
                 group.create_task(keep("drain", partial(self.drain_loop, stop), stop))
                 group.create_task(keep("leader", partial(self.lead, stop), stop))
-                beat = partial(self.supervisor.beat, self.outbox, stop)
+                beat = partial(self.supervisor.beat, self.processes, stop)
                 group.create_task(keep("heartbeat", beat, stop))
         finally:
             self.store.close()

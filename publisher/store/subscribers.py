@@ -1,7 +1,9 @@
-"""The subscribers' side of the outbox: who receives which digest, and how they got there.
+"""Subscribers: who receives which digest, and how they got there.
 
 Operators add and import readers; readers subscribe (double opt-in), confirm, choose their
-digests and unsubscribe. Like the rest of the outbox, each method is one short transaction.
+digests and unsubscribe. A room of the :class:`publisher.store.outbox.Outbox`, beside the
+issues and deliveries that go to them; like the rest of it, each method is one short
+transaction.
 """
 
 from __future__ import annotations
@@ -64,13 +66,23 @@ def _set_digests(conn: Connection, choices: dict[int, set[str]]) -> None:
         conn.execute(insert(subscriptions), rows)
 
 
-class Readers:
+def audience(digest: str) -> Any:
+    """The active subscribers of ``digest``, by id: whom an issue opened now goes to."""
+    return (
+        select(subscribers)
+        .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
+        .where(subscriptions.c.digest == digest, subscribers.c.status == "active")
+        .order_by(subscribers.c.id)
+    )
+
+
+class Subscribers:
     """Subscribers and their digests over the store's engine."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def add_subscribers(
+    def add(
         self, rows: Iterable[tuple[str, Sequence[str]]], status: str, now: datetime
     ) -> Imported:
         """Add or update ``(address, digests)``; adding the same rows twice changes nothing.
@@ -314,7 +326,7 @@ class Readers:
             done = conn.execute(delete(subscribers).where(subscribers.c.address_key == key))
             return bool(done.rowcount)
 
-    def each_subscriber(self, status: str | None = None) -> Iterator[Subscriber]:
+    def each(self, status: str | None = None) -> Iterator[Subscriber]:
         """Every subscriber with their digests, by id, streamed."""
         digests = func.coalesce(
             select(func.aggregate_strings(subscriptions.c.digest, " "))
@@ -333,29 +345,20 @@ class Readers:
             finally:  # a caller that stops early must not leave a server-side cursor open
                 rows.close()
 
-    def subscriber(self, subscriber_id: int) -> Subscriber | None:
+    def get(self, subscriber_id: int) -> Subscriber | None:
         """One subscriber by id, with their digests."""
         with self.engine.connect() as conn:
             row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
             return None if row is None else subscriber_of(row, self._digests(conn, row.id))
 
-    def sample_subscriber(self, digest: str) -> Subscriber | None:
+    def sample(self, digest: str) -> Subscriber | None:
         """The first active subscriber of ``digest``, for previews."""
         with self.engine.connect() as conn:
-            row = conn.execute(self._audience(digest).limit(1)).first()
+            row = conn.execute(audience(digest).limit(1)).first()
             return None if row is None else subscriber_of(row, [digest])
-
-    @staticmethod
-    def _audience(digest: str) -> Any:
-        return (
-            select(subscribers)
-            .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
-            .where(subscriptions.c.digest == digest, subscribers.c.status == "active")
-            .order_by(subscribers.c.id)
-        )
 
     def audience_size(self, digest: str) -> int:
         """How many active subscribers an issue of ``digest`` opened now would go to."""
-        query = select(func.count()).select_from(self._audience(digest).subquery())
+        query = select(func.count()).select_from(audience(digest).subquery())
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())

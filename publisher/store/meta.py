@@ -1,0 +1,70 @@
+"""What the processes sharing a store tell each other through it, besides content and mail.
+
+The key/value ``meta`` table holds when the worker last ran each job; the ``tasks`` table holds
+the health of every supervised task of every service process, its heartbeat. What status
+pages read of it is in :mod:`publisher.store.status`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from sqlalchemy import Connection, Engine, delete, insert, update
+
+from publisher.store.records import utc
+from publisher.store.schema import meta, tasks
+
+RUN = "run:"  # the prefix of the meta keys that say when a job last ran
+TASKS_KEPT = timedelta(days=1)  # rows of a process gone this long are dropped
+
+
+class TaskHealth(NamedTuple):
+    """The health of one supervised task of one service process (a row of ``tasks``)."""
+
+    process: str
+    task: str
+    state: str  # ok, failing, unhealthy or stopped
+    failures: int  # in a row
+    last_error: str
+    changed: datetime  # when the state last changed
+    seen: datetime  # the process's last heartbeat
+
+
+def write_meta(conn: Connection, key: str, value: str) -> None:
+    """Set a key of the key/value table."""
+    done = conn.execute(update(meta).where(meta.c.key == key).values(value=value))
+    if not done.rowcount:
+        conn.execute(insert(meta).values(key=key, value=value))
+
+
+class Processes:
+    """What each service process reports about itself, over the store's engine: when the
+    worker ran a job, and its tasks' health. Each call is one short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def note_run(self, job: str, when: datetime) -> None:
+        """Remember when the worker last ran ``job``, for the admin API of any web process."""
+        with self.engine.begin() as conn:
+            write_meta(conn, f"{RUN}{job}", utc(when).isoformat())
+
+    def save_tasks(self, health: Sequence[TaskHealth]) -> None:
+        """Store the health of one process's tasks (its heartbeat), and drop the rows of
+        processes not seen for :data:`TASKS_KEPT`."""
+        with self.engine.begin() as conn:
+            for row in health:
+                values = row._asdict()
+                key = (tasks.c.process == row.process) & (tasks.c.task == row.task)
+                if not conn.execute(update(tasks).where(key).values(values)).rowcount:
+                    conn.execute(insert(tasks).values(values))
+            if health:
+                oldest = utc(health[0].seen - TASKS_KEPT)
+                conn.execute(delete(tasks).where(tasks.c.seen < oldest))
+
+    def forget_tasks(self, process: str) -> None:
+        """A process that stops cleanly takes its rows with it."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(tasks).where(tasks.c.process == process))
