@@ -112,8 +112,8 @@ def prepare(root: Path, env: dict[str, str], n: int, seed: int) -> dict[str, Any
     from publisher.mail.sender import letter_for
     from publisher.site.publish import publish
     from publisher.site.render import environment_for
-    from publisher.store.articles import Store
     from publisher.store.outbox import Outbox
+    from publisher.store.publishing import Store
     from publisher.store.schema import subscribers, subscriptions
 
     settings = load_settings(root, env)
@@ -215,8 +215,8 @@ def child_drain(root: Path, _args: argparse.Namespace) -> dict[str, Any]:
     from publisher.config.settings import load_settings
     from publisher.mail.sender import drain
     from publisher.mail.transports import transport_for
-    from publisher.store.articles import Store
     from publisher.store.outbox import Outbox
+    from publisher.store.publishing import Store
 
     settings = load_settings(root, os.environ)
     store = Store.open(settings.database_url)
@@ -246,8 +246,8 @@ def _issue_and_readers(root: Path, count: int) -> tuple[Any, Any, list[Any], lis
     from sqlalchemy import func, select
 
     from publisher.config.settings import load_settings
-    from publisher.store.articles import Store
     from publisher.store.outbox import Outbox
+    from publisher.store.publishing import Store
     from publisher.store.schema import carried, issues
 
     settings = load_settings(root, os.environ)

@@ -21,9 +21,9 @@ from publisher.addresses import mailbox_key
 from publisher.config.forms import parse_proxies
 from publisher.errors import ConfigError
 from publisher.mail.confirmation import confirm_url
-from publisher.store.articles import Store
 from publisher.store.limits import PURGE_BATCH, Limits, Rule, client_address, hit, purge
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.store.schema import limits
 from tests.conftest import NOW, Project
 from tests.smtpserver import MailServer

@@ -21,8 +21,8 @@ from publisher.mail.confirmation import confirmation
 from publisher.mail.messages import Letter, Links
 from publisher.models import Issue, Subscriber
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import NOW, Project
 from tests.smtpserver import MailServer
 from tests.sockets import client, served

@@ -17,8 +17,8 @@ import pytest
 from publisher.mail.issues import find_digest, open_issue
 from publisher.mail.sender import letter_for
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.text import visible_text
 from tests.conftest import IN_CI, NOW, Project
 from tests.smtpserver import MailServer, free_port

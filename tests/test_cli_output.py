@@ -15,8 +15,8 @@ import pytest
 
 from publisher.cli.console import shown
 from publisher.service.logs import configure
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import NOW, Project
 from tests.smtpserver import MailServer
 from tests.test_cli import _run

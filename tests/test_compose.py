@@ -23,8 +23,8 @@ from publisher.mail.messages import FIELDS, Letter, Links, placeholder
 from publisher.mail.tokens import sign, token, verify
 from publisher.models import Issue, Subscriber
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import NOW, Project
 
 GOLDEN = Path(__file__).parent / "golden"

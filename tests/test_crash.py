@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from publisher.mail.issues import find_digest, open_issue
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.store.schema import subscribers
 from tests.conftest import NOW, Project
 from tests.outboxes import drain_process, subscribe_many

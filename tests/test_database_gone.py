@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from publisher.mail.tokens import token
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import NOW, Project
 from tests.services import fast, fetch, serve, until, wait_until_up
 from tests.smtpserver import free_port

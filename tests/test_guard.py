@@ -35,9 +35,9 @@ from publisher.mail.tokens import form_token, token
 from publisher.models import Subscriber
 from publisher.service.guard import HeaderDeadline, form_key, style_hashes
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.limits import Limits
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import IN_CI, NOW, Project
 from tests.forms import form_token as token_in
 from tests.served import (
@@ -419,7 +419,7 @@ def _every_answer(site: Site) -> Iterator[tuple[str, Answer]]:
     and every refusal, the API and the operators' endpoints."""
     store = Store.open(site.settings.database_url)
     try:
-        outputs = sorted(store.output_hashes())
+        outputs = sorted(store.outputs.hashes())
     finally:
         store.close()
     assert len(outputs) > 10

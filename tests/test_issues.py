@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from publisher.mail.issues import find_digest, open_due, open_issue
 from publisher.mail.planning import select as select_articles
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.issues import Stamp
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.store.schema import issues
 from tests.conftest import BERLIN, NOW, Project
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import NOW
 
 

@@ -18,8 +18,8 @@ from publisher.mail.issues import find_digest, plan
 from publisher.mail.tokens import token
 from publisher.models import Subscriber
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.store.schema import outputs
 from tests.conftest import NOW, Project
 from tests.corpus import article_text, publisher_process, write_corpus
@@ -109,7 +109,7 @@ def _public_agrees_with_the_store(project: Project) -> None:
     try:
         with store.engine.connect() as conn:
             stored = dict(conn.execute(select(outputs.c.path, outputs.c.sha256)).all())
-        present = {f"articles/{slug}.html" for slug in store.slugs()}
+        present = {f"articles/{slug}.html" for slug in store.articles.slugs()}
     finally:
         store.close()
     on_disk = {

@@ -23,8 +23,8 @@ from publisher.mail.policy import DrainReport
 from publisher.mail.sender import RateLimit, drain
 from publisher.models import Issue
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.text import visible_text
 from tests.conftest import NOW, Project
 from tests.smtpserver import DROP, MailServer

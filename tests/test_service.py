@@ -14,8 +14,8 @@ import urllib.request
 from datetime import datetime
 
 from publisher.service.worker import Worker, jobs, next_runs
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.store.status import Status
 from tests.conftest import BERLIN, NOW, Project, clean_environ
 from tests.smtpserver import MailServer, free_port
@@ -96,7 +96,7 @@ def test_jobs_come_from_the_config_with_an_explicit_grace(project: Project) -> N
         assert defaults == {"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
         assert [job.id for job in scheduler.get_jobs()] == [j.id for j in jobs(settings)]
     finally:
-        worker.store.close()
+        worker.engine.dispose()
 
 
 def test_the_worker_opens_the_due_issue_once_and_sends_it(
@@ -144,7 +144,7 @@ def test_only_one_worker_leads_until_it_lets_go(db_project: Project) -> None:
     finally:
         for worker in (first, second):
             worker.leadership.release()
-            worker.store.close()
+            worker.engine.dispose()
 
 
 def test_a_second_worker_only_sends(project: Project, mail_server: MailServer) -> None:
@@ -167,4 +167,4 @@ def test_a_second_worker_only_sends(project: Project, mail_server: MailServer) -
         assert not (project.root / "public").exists()  # the follower published nothing
     finally:
         leader.leadership.release()
-        leader.store.close()
+        leader.engine.dispose()

@@ -19,7 +19,7 @@ import pytest
 
 from publisher.config.settings import Settings
 from publisher.service.worker import Worker
-from publisher.store.articles import Store
+from publisher.store.publishing import Store
 from publisher.store.status import Status
 from tests.conftest import Project, clean_environ
 from tests.services import Running, fast, fetch, running, until, wait_for, wait_until_up
@@ -36,7 +36,7 @@ def _article(title: str) -> str:
 def _published(settings: Settings, slug: str) -> bool:
     store = Store.open(settings.database_url)
     try:
-        return store.output_head(f"articles/{slug}.html") is not None
+        return store.outputs.head(f"articles/{slug}.html") is not None
     finally:
         store.close()
 

@@ -20,9 +20,9 @@ from publisher.models import Subscriber
 from publisher.service.conditional import etag_matches
 from publisher.service.guard import form_key
 from publisher.service.web import create_app
-from publisher.store.articles import Store
 from publisher.store.meta import Processes, TaskHealth
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import NOW, Project
 from tests.corpus import growing
 from tests.forms import post_form, post_signed

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from publisher.mail.tokens import token
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import NOW, Project
 from tests.services import fetch, serve, wait_until_up
 from tests.smtpserver import free_port

@@ -29,14 +29,14 @@ if TYPE_CHECKING:
 @contextmanager
 def mail_store(settings: Settings) -> Iterator[Outbox]:
     """The outbox of the configured store, migrated; closed afterwards."""
-    from publisher.store.articles import Store
+    from publisher.store.engine import open_engine
     from publisher.store.outbox import Outbox
 
-    store = Store.open(settings.database_url)
+    engine = open_engine(settings.database_url)
     try:
-        yield Outbox(store.engine)
+        yield Outbox(engine)
     finally:
-        store.close()
+        engine.dispose()
 
 
 def _addresses(values: tuple[str, ...]) -> list[str]:

@@ -17,7 +17,6 @@ from publisher.config.settings import Settings
 from publisher.models import Problem, RelayState, RunReport
 from publisher.service.supervisor import is_stale
 from publisher.service.worker import forecast
-from publisher.store.articles import Store
 from publisher.store.meta import TaskHealth
 from publisher.store.status import Status
 
@@ -66,13 +65,13 @@ def _task(row: TaskHealth, now: datetime) -> dict[str, Any]:
     return found | {"stale": is_stale(row.seen, now)}
 
 
-def status_body(settings: Settings, store: Store, status: Status, now: datetime) -> dict[str, Any]:
+def status_body(settings: Settings, status: Status, now: datetime) -> dict[str, Any]:
     """The admin status. A job whose schedule cannot be computed is reported for that job
     (``schedule_errors``), never as a failure of the whole status."""
     runs, schedule_errors = forecast(settings, now)
     return {
-        "articles": store.article_count(),
-        "problems": [problem_of(p) for p in store.problems()],
+        "articles": status.articles(),
+        "problems": [problem_of(p) for p in status.problems()],
         "tasks": [_task(row, now) for row in status.tasks()],
         "outbox": status.deliveries(),
         "relays": [_relay(relay) for relay in status.relays()],
@@ -141,14 +140,14 @@ def _task_metrics(rows: list[TaskHealth], now: datetime) -> list[str]:
     return lines + _metric("processes_silent", "gauge", help, len(silent))
 
 
-def metrics_body(store: Store, status: Status, publishes: int, now: datetime) -> str:
+def metrics_body(status: Status, publishes: int, now: datetime) -> str:
     """Prometheus text format: what the store holds, every live process's tasks, and the
     publishes run by this process."""
     activity = status.activity(now - RATE_WINDOW)
     rate = activity["sent"] / RATE_WINDOW.total_seconds()
     lines = [
-        *_metric("articles", "gauge", "Articles present in the store.", store.article_count()),
-        *_metric("content_problems", "gauge", "Content problems found.", len(store.problems())),
+        *_metric("articles", "gauge", "Articles present in the store.", status.articles()),
+        *_metric("content_problems", "gauge", "Content problems found.", len(status.problems())),
         *_metric("issues_total", "counter", "Digest issues opened.", activity["issues"]),
         *_metric("publishes_total", "counter", "Publishes run by this process.", publishes),
         "# HELP publisher_deliveries Deliveries by state.",

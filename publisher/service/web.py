@@ -58,10 +58,11 @@ from publisher.service.openapi import openapi_for
 from publisher.service.supervisor import Supervisor
 from publisher.site.publish import publish
 from publisher.site.render import environment_for, render
-from publisher.store.articles import Store
+from publisher.store.engine import open_engine
 from publisher.store.limits import Limits, client_address
 from publisher.store.locks import LockTimeout
 from publisher.store.outbox import Outbox
+from publisher.store.outputs import Outputs
 from publisher.store.status import Status
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -72,27 +73,28 @@ log = logging.getLogger(__name__)
 
 
 class Web:
-    """The routes, over one store and the project's settings; ``health`` is the supervisor of
-    the worker sharing this process (``publisher run``), whose failing tasks ``/healthz``
-    names."""
+    """The routes, over the store's readers and the project's settings; ``health`` is the
+    supervisor of the worker sharing this process (``publisher run``), whose failing tasks
+    ``/healthz`` names."""
 
     def __init__(self, settings: Settings, health: Supervisor | None = None) -> None:
         self.settings = settings
         self.health = health
-        self.store = Store.open(settings.database_url)
-        self.status = Status(self.store.engine)
-        self.outbox = Outbox(self.store.engine)
+        self.engine = open_engine(settings.database_url)
+        self.outputs = Outputs(self.engine)
+        self.status = Status(self.engine)
+        self.outbox = Outbox(self.engine)
         self.subscribers = self.outbox.subscribers  # what the readers' own pages change
-        self.limits = Limits(self.store.engine, settings.web)
+        self.limits = Limits(self.engine, settings.web)
         self.env = environment_for(settings)
         self.publishes = 0
         self.bodies = Bodies()
-        self.form_key = form_key(self.store.engine)
+        self.form_key = form_key(self.engine)
         self.styles = style_hashes(self.env)
         self.description = openapi_for(settings)
 
     def close(self) -> None:
-        self.store.close()
+        self.engine.dispose()
 
     # -- feeds and pages ----------------------------------------------------------------------
 
@@ -100,7 +102,7 @@ class Web:
         path = request.path_params["path"] or INDEX
         if path.endswith("/"):
             path += INDEX
-        head = await run_in_threadpool(self.store.output_head, path)
+        head = await run_in_threadpool(self.outputs.head, path)
         if head is None:
             return self.page("Not found", "There is nothing at this address.", 404)
         media_type, sha256, updated = head
@@ -113,7 +115,7 @@ class Web:
             return Response(status_code=304, headers=headers)
         body = self.bodies.get((path, sha256))
         if body is None:
-            found = await run_in_threadpool(self.store.output, path)
+            found = await run_in_threadpool(self.outputs.read, path)
             if found is None:  # removed since the first look
                 return self.page("Not found", "There is nothing at this address.", 404)
             body = found[1]
@@ -368,13 +370,13 @@ class Web:
     async def api_status(self, request: Request) -> Response:
         """What the store holds, the content problems and every process's tasks."""
         now = datetime.now(UTC)
-        body = await run_in_threadpool(status_body, self.settings, self.store, self.status, now)
+        body = await run_in_threadpool(status_body, self.settings, self.status, now)
         return JSONResponse(body)
 
     async def metrics(self, request: Request) -> Response:
         """Prometheus text format: what the store holds, and this process's own counters."""
         now = datetime.now(UTC)
-        body = await run_in_threadpool(metrics_body, self.store, self.status, self.publishes, now)
+        body = await run_in_threadpool(metrics_body, self.status, self.publishes, now)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi(self, request: Request) -> Response:

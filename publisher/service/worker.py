@@ -36,7 +36,7 @@ from publisher.service.logs import ProblemLog, publish_line
 from publisher.service.supervisor import Start, Supervisor, pause
 from publisher.site.publish import publish
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
+from publisher.store.engine import open_engine
 from publisher.store.leadership import Leadership
 from publisher.store.meta import Processes
 from publisher.store.outbox import Outbox
@@ -126,12 +126,12 @@ class Worker:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         self.supervisor = supervisor or Supervisor(settings.worker.unhealthy_after)
-        self.store = Store.open(settings.database_url)
-        self.outbox = Outbox(self.store.engine)
-        self.processes = Processes(self.store.engine)
+        self.engine = open_engine(settings.database_url)
+        self.outbox = Outbox(self.engine)
+        self.processes = Processes(self.engine)
         self.publishing = asyncio.Lock()
         lock_file = settings.path(settings.output.var_dir) / "scheduler.lock"
-        self.leadership = Leadership(self.store.engine, "publisher.service.worker", lock_file)
+        self.leadership = Leadership(self.engine, "publisher.service.worker", lock_file)
         self.lead_every = LEAD_CHECK_SECONDS
         self.wake = asyncio.Event()
         self.problems = ProblemLog(log)
@@ -310,4 +310,4 @@ class Worker:
                 beat = partial(self.supervisor.beat, self.processes, stop)
                 group.create_task(keep("heartbeat", beat, stop))
         finally:
-            self.store.close()
+            self.engine.dispose()

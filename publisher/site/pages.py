@@ -12,7 +12,7 @@ from jinja2 import Environment
 from publisher.config.settings import SiteSettings
 from publisher.models import Article, Output
 from publisher.site.render import render
-from publisher.store.articles import Listed
+from publisher.store.records import Listed
 from publisher.text import tag_slug
 
 HTML = "text/html; charset=utf-8"

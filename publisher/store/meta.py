@@ -1,8 +1,9 @@
 """What the processes sharing a store tell each other through it, besides content and mail.
 
-The key/value ``meta`` table holds when the worker last ran each job; the ``tasks`` table holds
-the health of every supervised task of every service process, its heartbeat. What status
-pages read of it is in :mod:`publisher.store.status`.
+The key/value ``meta`` table holds the signature of the last build (see
+:class:`publisher.store.bookkeeping.Builds`) and when the worker last ran each job; the
+``tasks`` table holds the health of every supervised task of every service process, its
+heartbeat. What status pages read of it is in :mod:`publisher.store.status`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Engine, delete, insert, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from publisher.store.records import utc
 from publisher.store.schema import meta, tasks
@@ -30,6 +31,11 @@ class TaskHealth(NamedTuple):
     last_error: str
     changed: datetime  # when the state last changed
     seen: datetime  # the process's last heartbeat
+
+
+def read_meta(conn: Connection, key: str) -> str | None:
+    """A value of the key/value table."""
+    return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
 
 def write_meta(conn: Connection, key: str, value: str) -> None:

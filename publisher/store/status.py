@@ -1,9 +1,11 @@
 """What the status pages of any process read: ``/api/status`` and ``/metrics``.
 
-Read-only, over an engine, each call on a connection of its own. It reads what the others
-write — the tasks and job runs service processes report (:mod:`publisher.store.meta`),
-deliveries and relays (:mod:`publisher.store.tally`) — so any web process shows them,
-whichever process wrote them.
+Read-only, over an engine, each call on a connection of its own: a web process holds one
+:class:`Status` and no transaction state. It reads what the others write — the articles
+present and the content problems the last publish found (:mod:`publisher.store.articles`,
+:mod:`publisher.store.bookkeeping`), the tasks and job runs service processes report
+(:mod:`publisher.store.meta`), deliveries and relays (:mod:`publisher.store.tally`) — so any
+web process shows them, whichever process wrote them.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 
-from publisher.models import RelayState
+from publisher.models import Problem, RelayState
 from publisher.store import tally
 from publisher.store.meta import RUN, TaskHealth
 from publisher.store.records import utc
-from publisher.store.schema import deliveries, issues, meta, tasks
+from publisher.store.schema import articles, deliveries, issues, meta, problems, tasks
 
 
 class Status:
@@ -24,6 +26,19 @@ class Status:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    def articles(self) -> int:
+        """How many articles are present."""
+        query = select(func.count()).select_from(articles).where(articles.c.present)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def problems(self) -> list[Problem]:
+        """The content problems the last publish found."""
+        columns = (problems.c.path, problems.c.reason, problems.c.hint, problems.c.severity)
+        query = select(*columns, problems.c.field).order_by(problems.c.path, problems.c.id)
+        with self.engine.connect() as conn:
+            return [Problem(*row) for row in conn.execute(query)]
 
     def tasks(self) -> list[TaskHealth]:
         """Every stored task row, of every process, by process and task."""
