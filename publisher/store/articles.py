@@ -127,17 +127,10 @@ class Articles:
             return self._insert(lookup, article, digest, (base_url, now, live_paths), data)
         # An empty slug (none in the front matter) keeps the one the article was first given.
         slug = free_slug(lookup, article.slug or known.slug, known.uid, live_paths)
+        article = replace(article, slug=slug, uid=known.uid)
         if digest == known.content_hash and known.present:
-            stored = replace(article, slug=slug, uid=known.uid, updated=known.updated)
-            if known.path == article.source_path and slug == known.slug:
-                return Upserted("unchanged", stored)
-            self._rewrite(known, stored, digest, data)
-            return Upserted("updated", stored, stored.tags, known.slug, known.published)
-        when = updated if updated and updated > known.updated else now
-        stored = replace(article, slug=slug, uid=known.uid, updated=max(when, article.published))
-        old_tags = self._tags_of(known) if known.present else ()
-        self._rewrite(known, stored, digest, data)
-        return Upserted("updated", stored, old_tags, known.slug, known.published)
+            return self._same_content(known, article, digest, data)
+        return self._edited(known, article, now, digest, data)
 
     def _insert(
         self,
@@ -160,6 +153,28 @@ class Articles:
         if len(self._new) >= BATCH:  # bound the rows held in memory
             self.writes.flush()
         return Upserted("new", stored)
+
+    def _same_content(
+        self, known: Known, article: Article, digest: str, data: dict[str, Any]
+    ) -> Upserted:
+        """A stored article read again as it was: unchanged, or moved to another path or slug
+        (its update time stays: nothing a reader sees changed)."""
+        stored = replace(article, updated=known.updated)
+        if known.path == article.source_path and article.slug == known.slug:
+            return Upserted("unchanged", stored)
+        self._rewrite(known, stored, digest, data)
+        return Upserted("updated", stored, stored.tags, known.slug, known.published)
+
+    def _edited(
+        self, known: Known, article: Article, now: datetime, digest: str, data: dict[str, Any]
+    ) -> Upserted:
+        """A stored article with new content (or back from withdrawal): updated now, or when
+        its file says, if that is later than the last update."""
+        later = article.updated if article.updated and article.updated > known.updated else now
+        stored = replace(article, updated=max(later, article.published))
+        old_tags = self._tags_of(known) if known.present else ()
+        self._rewrite(known, stored, digest, data)
+        return Upserted("updated", stored, old_tags, known.slug, known.published)
 
     def _tags_of(self, known: Known) -> tuple[str, ...]:
         query = select(article_tags.c.tag).where(article_tags.c.article_id == known.id)

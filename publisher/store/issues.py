@@ -12,16 +12,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from publisher.models import Article, Issue
 from publisher.store.records import utc
 from publisher.store.schema import articles, carried, deliveries, issues, subscribers
 from publisher.store.subscribers import audience
+
+# The columns of a new delivery, in the order :func:`_queue_deliveries` selects them.
+DELIVERY_COLUMNS = [
+    "issue_id",
+    "subscriber_id",
+    "state",
+    "attempts",
+    "next_attempt",
+    "last_reply",
+    "updated",
+]
 
 
 class Stamp(NamedTuple):
@@ -65,69 +77,20 @@ class Issues:
 
     def open(self, issue: Issue, carries: Sequence[str], baseline: Sequence[str]) -> Issue | None:
         """Store the issue, its ledger entries and one queued delivery per active subscriber,
-        in one transaction. ``None`` when the digest already has an issue for this slot.
+        in one transaction: the issue as stored, with its id and its number of recipients.
+        ``None`` when the digest already has an issue for this slot.
+
+        ``carries`` are the uids of the articles it holds; ``baseline`` those a new digest
+        starts after, which it will never carry.
         """
         try:
             with self.engine.begin() as conn:
-                values = {
-                    "digest": issue.digest,
-                    "slot": issue.slot,
-                    "opened": issue.opened,
-                    "nonce": issue.nonce,
-                    "subject": issue.subject,
-                    "html": issue.html,
-                    "text": issue.text,
-                    "recipients": 0,
-                }
-                made = insert(issues).values(**values).returning(issues.c.id)
-                issue_id: int = conn.execute(made).scalar_one()
-                ledger = [
-                    {"digest": issue.digest, "article_uid": u, "issue_id": issue_id}
-                    for u in carries
-                ]
-                ledger += [
-                    {"digest": issue.digest, "article_uid": u, "issue_id": None} for u in baseline
-                ]
-                if ledger:
-                    conn.execute(insert(carried), ledger)
-                queued = audience(issue.digest).with_only_columns(
-                    bindparam("issue", issue_id),
-                    subscribers.c.id,
-                    bindparam("state", "queued"),
-                    bindparam("attempts", 0),
-                    bindparam("next", utc(issue.opened), type_=deliveries.c.next_attempt.type),
-                    bindparam("reply", ""),
-                    bindparam("updated", utc(issue.opened), type_=deliveries.c.updated.type),
-                )
-                columns = [
-                    "issue_id",
-                    "subscriber_id",
-                    "state",
-                    "attempts",
-                    "next_attempt",
-                    "last_reply",
-                    "updated",
-                ]
-                conn.execute(insert(deliveries).from_select(columns, queued))
-                # Counted, not rowcount: some drivers report -1 for INSERT … SELECT.
-                count = select(func.count()).where(deliveries.c.issue_id == issue_id)
-                created = int(conn.execute(count).scalar_one())
-                conn.execute(
-                    update(issues).where(issues.c.id == issue_id).values(recipients=created)
-                )
+                issue_id = _insert_issue(conn, issue)
+                _write_ledger(conn, issue.digest, issue_id, carries, baseline)
+                created = _queue_deliveries(conn, issue, issue_id)
         except IntegrityError:
             return None
-        return Issue(
-            issue_id,
-            issue.digest,
-            issue.slot,
-            issue.opened,
-            issue.nonce,
-            issue.subject,
-            issue.html,
-            issue.text,
-            created,
-        )
+        return replace(issue, id=issue_id, recipients=created)
 
     def get(self, issue_id: int) -> Issue:
         """One stored issue."""
@@ -144,3 +107,53 @@ class Issues:
             row.text,
             row.recipients,
         )
+
+
+def _insert_issue(conn: Connection, issue: Issue) -> int:
+    """The id of the issue row just inserted, with no recipients counted yet.
+
+    :raises IntegrityError: when the digest already has an issue for its slot.
+    """
+    values = {
+        "digest": issue.digest,
+        "slot": issue.slot,
+        "opened": issue.opened,
+        "nonce": issue.nonce,
+        "subject": issue.subject,
+        "html": issue.html,
+        "text": issue.text,
+        "recipients": 0,
+    }
+    return int(conn.execute(insert(issues).values(**values).returning(issues.c.id)).scalar_one())
+
+
+def _write_ledger(
+    conn: Connection, digest: str, issue_id: int, carries: Sequence[str], baseline: Sequence[str]
+) -> None:
+    """The ledger entries of a new issue: the articles it carries, and (for a new digest) the
+    ones it starts after, carried by no issue."""
+    ledger = [{"digest": digest, "article_uid": u, "issue_id": issue_id} for u in carries]
+    ledger += [{"digest": digest, "article_uid": u, "issue_id": None} for u in baseline]
+    if ledger:
+        conn.execute(insert(carried), ledger)
+
+
+def _queue_deliveries(conn: Connection, issue: Issue, issue_id: int) -> int:
+    """One queued delivery of the issue ``issue_id`` per active subscriber of its digest, in
+    one ``INSERT … SELECT``; their number, kept on the issue as its recipients."""
+    opened = utc(issue.opened)
+    queued = audience(issue.digest).with_only_columns(
+        bindparam("issue", issue_id),
+        subscribers.c.id,
+        bindparam("state", "queued"),
+        bindparam("attempts", 0),
+        bindparam("next", opened, type_=deliveries.c.next_attempt.type),
+        bindparam("reply", ""),
+        bindparam("updated", opened, type_=deliveries.c.updated.type),
+    )
+    conn.execute(insert(deliveries).from_select(DELIVERY_COLUMNS, queued))
+    # Counted, not rowcount: some drivers report -1 for INSERT … SELECT.
+    count = select(func.count()).where(deliveries.c.issue_id == issue_id)
+    created = int(conn.execute(count).scalar_one())
+    conn.execute(update(issues).where(issues.c.id == issue_id).values(recipients=created))
+    return created

@@ -100,25 +100,20 @@ class Subscribers:
     def _add_batch(
         self, conn: Connection, rows: list[tuple[str, Sequence[str]]], status: str, now: datetime
     ) -> Imported:
+        """One batch of :meth:`add`: the addresses known are looked up with their digests, the
+        ones whose status or digests differ updated, and the rest (``wanted``) inserted."""
         wanted = {address.lower(): (address, set(digests)) for address, digests in rows}
         found = conn.execute(
             select(subscribers.c.id, subscribers.c.address_key, subscribers.c.status).where(
                 subscribers.c.address_key.in_(list(wanted))
             )
         ).all()
-        ids = [row.id for row in found]
-        current: dict[int, set[str]] = {i: set() for i in ids}
-        query = select(subscriptions).where(subscriptions.c.subscriber_id.in_(ids))
-        for subscriber_id, digest in conn.execute(query):
-            current[subscriber_id].add(digest)
+        current = _digests_of(conn, [row.id for row in found])
         refused, changed = [], {}
         for row in found:
             address, digests = wanted.pop(row.address_key)
             if row.status in ("unsubscribed", "bounced"):
-                again = "only the reader can subscribe again"
-                if row.status == "bounced":  # perhaps by the relay's fault, not the mailbox's
-                    again += "; `publisher subscribers reactivate` undoes an issue's bounces"
-                refused.append(f"{address}: {row.status}; {again}")
+                refused.append(_refusal(address, row.status))
             elif current[row.id] != digests or row.status != status:
                 changed[row.id] = digests
         existing = len(changed)
@@ -129,33 +124,10 @@ class Subscribers:
                 .values(status=status, pending_from=None, updated=now)
             )
         if wanted:  # what is left is new
-            conn.execute(
-                insert(subscribers),
-                [
-                    {
-                        "address": address,
-                        "address_key": key,
-                        "status": status,
-                        "secret": secrets.token_urlsafe(24),
-                        "bounces": 0,
-                        "created": now,
-                        "updated": now,
-                    }
-                    for key, (address, _digests) in wanted.items()
-                ],
-            )
-            made = select(subscribers.c.id, subscribers.c.address_key).where(
-                subscribers.c.address_key.in_(list(wanted))
-            )
-            changed.update({i: wanted[key][1] for i, key in conn.execute(made)})
+            changed.update(_insert_new(conn, wanted, status, now))
         _set_digests(conn, changed)
         unchanged = len(found) - existing - len(refused)
         return Imported(len(wanted), existing, unchanged, tuple(refused))
-
-    @staticmethod
-    def _digests(conn: Connection, subscriber_id: int) -> list[str]:
-        query = select(subscriptions.c.digest).where(subscriptions.c.subscriber_id == subscriber_id)
-        return sorted(conn.execute(query).scalars())
 
     def set_status(self, address: str, status: str, now: datetime) -> bool:
         """Change one subscriber's status; ``False`` when the address is unknown."""
@@ -193,77 +165,16 @@ class Subscribers:
         """
         key = address.lower()
         with self.engine.begin() as conn:
-            self._expire(conn, now, limits.pending_for)
+            _expire(conn, now, limits.pending_for)
             row = conn.execute(select(subscribers).where(subscribers.c.address_key == key)).first()
-            if row is not None and (
-                row.status not in ("pending", "unsubscribed")
-                or (row.confirm_sent is not None and now - row.confirm_sent < limits.cooldown)
-            ):
+            if not _may_ask(row, now, limits.cooldown) or not limits.admit(conn, address, now):
                 return None
-            if not limits.admit(conn, address, now):
+            subscriber_id = _pend(conn, row, address, now)
+            if subscriber_id is None:  # another request stored it a moment ago
                 return None
-            if row is None:
-                subscriber_id = self._insert_pending(conn, address, now)
-                if subscriber_id is None:  # another request stored it a moment ago
-                    return None
-            else:
-                subscriber_id = row.id  # an unsubscribed reader asking again is pending again
-                was = row.pending_from if row.status == "pending" else row.status
-                conn.execute(
-                    update(subscribers)
-                    .where(subscribers.c.id == subscriber_id)
-                    .values(status="pending", pending_from=was, confirm_sent=now, updated=now)
-                )
             _set_digests(conn, {subscriber_id: set(digests)})
             found = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
             return subscriber_of(found, sorted(set(digests)))
-
-    @staticmethod
-    def _insert_pending(conn: Connection, address: str, now: datetime) -> int | None:
-        """A new pending reader's id; ``None`` when a concurrent request inserted it first."""
-        values = {
-            "address": address,
-            "address_key": address.lower(),
-            "status": "pending",
-            "secret": secrets.token_urlsafe(24),
-            "bounces": 0,
-            "confirm_sent": now,
-            "created": now,
-            "updated": now,
-        }
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        made = (
-            dialect.insert(subscribers)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=[subscribers.c.address_key])
-            .returning(subscribers.c.id)
-        )
-        found = conn.execute(made).scalar()
-        return None if found is None else int(found)
-
-    @staticmethod
-    def _expire(conn: Connection, now: datetime, pending_for: timedelta) -> None:
-        """Requests pending for longer than ``pending_for`` end, :data:`EXPIRE_BATCH` at most: a
-        new address is deleted, a reader who had unsubscribed is unsubscribed again (so an
-        operator's import still cannot re-add them). Their confirmation links expired with them
-        (see :func:`publisher.mail.confirmation.confirm_url`)."""
-        since = func.coalesce(subscribers.c.confirm_sent, subscribers.c.updated)
-        expired = (
-            select(subscribers.c.id, subscribers.c.pending_from)
-            .where(subscribers.c.status == "pending", since < utc(now - pending_for))
-            .limit(EXPIRE_BATCH)
-        )
-        rows = conn.execute(expired).all()
-        gone = [row.id for row in rows if row.pending_from is None]
-        back = [row.id for row in rows if row.pending_from is not None]
-        if gone:
-            conn.execute(delete(subscribers).where(subscribers.c.id.in_(gone)))
-        if back:
-            conn.execute(
-                update(subscribers)
-                .where(subscribers.c.id.in_(back))
-                .values(status=subscribers.c.pending_from, pending_from=None, updated=utc(now))
-            )
 
     def confirm(self, subscriber_id: int, now: datetime) -> bool:
         """The reader confirmed: pending becomes active; ``False`` otherwise. A link from an
@@ -349,7 +260,9 @@ class Subscribers:
         """One subscriber by id, with their digests."""
         with self.engine.connect() as conn:
             row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
-            return None if row is None else subscriber_of(row, self._digests(conn, row.id))
+            if row is None:
+                return None
+            return subscriber_of(row, sorted(_digests_of(conn, [row.id])[row.id]))
 
     def sample(self, digest: str) -> Subscriber | None:
         """The first active subscriber of ``digest``, for previews."""
@@ -362,3 +275,119 @@ class Subscribers:
         query = select(func.count()).select_from(audience(digest).subquery())
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+
+def _digests_of(conn: Connection, ids: list[int]) -> dict[int, set[str]]:
+    """The digests each of the subscribers ``ids`` receives."""
+    current: dict[int, set[str]] = {i: set() for i in ids}
+    query = select(subscriptions).where(subscriptions.c.subscriber_id.in_(ids))
+    for subscriber_id, digest in conn.execute(query):
+        current[subscriber_id].add(digest)
+    return current
+
+
+def _refusal(address: str, status: str) -> str:
+    """Why an import leaves an unsubscribed or bounced address as it is, and what can."""
+    again = "only the reader can subscribe again"
+    if status == "bounced":  # perhaps by the relay's fault, not the mailbox's
+        again += "; `publisher subscribers reactivate` undoes an issue's bounces"
+    return f"{address}: {status}; {again}"
+
+
+def _insert_new(
+    conn: Connection, wanted: dict[str, tuple[str, set[str]]], status: str, now: datetime
+) -> dict[int, set[str]]:
+    """Insert the subscribers of ``wanted`` (address key → address, digests); their ids, with
+    the digests each is to receive."""
+    conn.execute(
+        insert(subscribers),
+        [
+            {
+                "address": address,
+                "address_key": key,
+                "status": status,
+                "secret": secrets.token_urlsafe(24),
+                "bounces": 0,
+                "created": now,
+                "updated": now,
+            }
+            for key, (address, _digests) in wanted.items()
+        ],
+    )
+    made = select(subscribers.c.id, subscribers.c.address_key).where(
+        subscribers.c.address_key.in_(list(wanted))
+    )
+    return {i: wanted[key][1] for i, key in conn.execute(made)}
+
+
+def _may_ask(row: Any, now: datetime, cooldown: timedelta) -> bool:
+    """Whether the address of ``row`` (``None``: a new one) may be sent a confirmation now: it
+    is new, pending or unsubscribed, and its last confirmation is ``cooldown`` old."""
+    if row is None:
+        return True
+    if row.status not in ("pending", "unsubscribed"):
+        return False
+    return row.confirm_sent is None or now - row.confirm_sent >= cooldown
+
+
+def _pend(conn: Connection, row: Any, address: str, now: datetime) -> int | None:
+    """Make the reader of ``row`` (``None``: a new address) pending, confirmation sent now; its
+    id, or ``None`` when a concurrent request stored the new address first."""
+    if row is None:
+        return _insert_pending(conn, address, now)
+    # An unsubscribed reader asking again is pending again, and goes back to unsubscribed if
+    # the request expires.
+    was = row.pending_from if row.status == "pending" else row.status
+    conn.execute(
+        update(subscribers)
+        .where(subscribers.c.id == row.id)
+        .values(status="pending", pending_from=was, confirm_sent=now, updated=now)
+    )
+    return int(row.id)
+
+
+def _insert_pending(conn: Connection, address: str, now: datetime) -> int | None:
+    """A new pending reader's id; ``None`` when a concurrent request inserted it first."""
+    values = {
+        "address": address,
+        "address_key": address.lower(),
+        "status": "pending",
+        "secret": secrets.token_urlsafe(24),
+        "bounces": 0,
+        "confirm_sent": now,
+        "created": now,
+        "updated": now,
+    }
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    made = (
+        dialect.insert(subscribers)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[subscribers.c.address_key])
+        .returning(subscribers.c.id)
+    )
+    found = conn.execute(made).scalar()
+    return None if found is None else int(found)
+
+
+def _expire(conn: Connection, now: datetime, pending_for: timedelta) -> None:
+    """Requests pending for longer than ``pending_for`` end, :data:`EXPIRE_BATCH` at most: a
+    new address is deleted, a reader who had unsubscribed is unsubscribed again (so an
+    operator's import still cannot re-add them). Their confirmation links expired with them
+    (see :func:`publisher.mail.confirmation.confirm_url`)."""
+    since = func.coalesce(subscribers.c.confirm_sent, subscribers.c.updated)
+    expired = (
+        select(subscribers.c.id, subscribers.c.pending_from)
+        .where(subscribers.c.status == "pending", since < utc(now - pending_for))
+        .limit(EXPIRE_BATCH)
+    )
+    rows = conn.execute(expired).all()
+    gone = [row.id for row in rows if row.pending_from is None]
+    back = [row.id for row in rows if row.pending_from is not None]
+    if gone:
+        conn.execute(delete(subscribers).where(subscribers.c.id.in_(gone)))
+    if back:
+        conn.execute(
+            update(subscribers)
+            .where(subscribers.c.id.in_(back))
+            .values(status=subscribers.c.pending_from, pending_from=None, updated=utc(now))
+        )
