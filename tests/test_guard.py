@@ -33,9 +33,10 @@ from publisher.config.settings import Settings
 from publisher.mail.confirmation import confirm_url
 from publisher.mail.tokens import form_token, token
 from publisher.models import Subscriber
-from publisher.service.guard import HeaderDeadline, form_key, style_hashes
+from publisher.service.guard import HeaderDeadline, style_hashes
 from publisher.site.render import environment_for
 from publisher.store.limits import Limits
+from publisher.store.meta import form_key
 from publisher.store.outbox import Outbox
 from publisher.store.publishing import Store
 from tests.conftest import IN_CI, NOW, Project

@@ -18,9 +18,8 @@ from publisher.mail.sender import letter_for
 from publisher.mail.tokens import confirm_token, sign, token
 from publisher.models import Subscriber
 from publisher.service.conditional import etag_matches
-from publisher.service.guard import form_key
 from publisher.service.web import create_app
-from publisher.store.meta import Processes, TaskHealth
+from publisher.store.meta import Processes, TaskHealth, form_key
 from publisher.store.outbox import Outbox
 from publisher.store.publishing import Store
 from tests.conftest import NOW, Project

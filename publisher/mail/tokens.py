@@ -105,7 +105,7 @@ def verify_confirm(value: str, secret_of: dict[int, str], now: float) -> int | N
 def form_token(key: bytes, action: str, now: float) -> str:
     """``<issued>.<signature>``: the hidden field of a form that posts to ``action`` (a path
     under the site, e.g. ``manage/<token>``), signed with the server's key (see
-    :func:`publisher.service.guard.form_key`), so a post shows it came from a form this site
+    :func:`publisher.store.meta.form_key`), so a post shows it came from a form this site
     served for that very action within :data:`FORM_SECONDS`. It needs no session and no cookie."""
     issued = int(now)
     return f"{issued}.{_mac(key, f'form {action} {issued}')}"

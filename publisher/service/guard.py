@@ -18,9 +18,9 @@ Below the ASGI layer, :class:`HeaderDeadline` (uvicorn's h11 protocol with a tim
 connection that has not sent a whole request head in time: uvicorn has no such limit, and a
 thousand half-sent heads would otherwise be held for as long as their clients like.
 
-It also holds the checks the form routes make of a post's origin (:func:`same_origin`) and the
-server key their form tokens are signed with (:func:`form_key`), kept in the store so every web
-process shares it.
+It also holds the check the form routes make of a post's origin (:func:`same_origin`); the
+server key their form tokens are signed with is kept in the store, so every web process shares
+it (:func:`publisher.store.meta.form_key`).
 """
 
 from __future__ import annotations
@@ -29,21 +29,15 @@ import asyncio
 import base64
 import hashlib
 import re
-import secrets
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import h11
 from jinja2 import Environment
-from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from publisher.store.schema import meta
-
-FORM_KEY = "form_key"  # the meta row holding the key that signs form tokens
 HSTS_SECONDS = 31_536_000  # a year: what browsers' preload lists ask for
 BODILESS = frozenset({"GET", "HEAD"})
 STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.DOTALL | re.IGNORECASE)
@@ -205,19 +199,6 @@ def _bodiless(receive: Receive) -> Receive:
                 return message
 
     return empty
-
-
-def form_key(engine: Engine) -> bytes:
-    """The key form tokens are signed with: made once, at random, and kept in the store's
-    ``meta`` table so every web process (on any machine) signs and checks with the same one.
-    Two processes starting at once both try to insert; the first one's key is everyone's.
-    """
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    made = secrets.token_urlsafe(32)
-    with engine.begin() as conn:
-        conn.execute(dialect.insert(meta).values(key=FORM_KEY, value=made).on_conflict_do_nothing())
-        found = conn.execute(select(meta.c.value).where(meta.c.key == FORM_KEY)).scalar_one()
-    return str(found).encode()
 
 
 class HeaderDeadline(H11Protocol):

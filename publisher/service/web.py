@@ -51,7 +51,7 @@ from publisher.mail.tokens import (
 from publisher.mail.transports import transport_for
 from publisher.models import Subscriber
 from publisher.service.conditional import Bodies, not_modified
-from publisher.service.guard import Guard, form_key, same_origin, style_hashes
+from publisher.service.guard import Guard, same_origin, style_hashes
 from publisher.service.health import healthz_body, metrics_body, publish_body, status_body
 from publisher.service.logs import publish_line
 from publisher.service.openapi import openapi_for
@@ -61,6 +61,7 @@ from publisher.site.render import environment_for, render
 from publisher.store.engine import open_engine
 from publisher.store.limits import Limits, client_address
 from publisher.store.locks import LockTimeout
+from publisher.store.meta import form_key
 from publisher.store.outbox import Outbox
 from publisher.store.outputs import Outputs
 from publisher.store.status import Status

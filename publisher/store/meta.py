@@ -1,23 +1,27 @@
 """What the processes sharing a store tell each other through it, besides content and mail.
 
 The key/value ``meta`` table holds the signature of the last build (see
-:class:`publisher.store.bookkeeping.Builds`) and when the worker last ran each job; the
-``tasks`` table holds the health of every supervised task of every service process, its
-heartbeat. What status pages read of it is in :mod:`publisher.store.status`.
+:class:`publisher.store.bookkeeping.Builds`), when the worker last ran each job, and the key
+form tokens are signed with; the ``tasks`` table holds the health of every supervised task of
+every service process, its heartbeat. What status pages read of it is in
+:mod:`publisher.store.status`.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from publisher.store.records import utc
 from publisher.store.schema import meta, tasks
 
 RUN = "run:"  # the prefix of the meta keys that say when a job last ran
+FORM_KEY = "form_key"  # the meta row holding the key that signs form tokens
 TASKS_KEPT = timedelta(days=1)  # rows of a process gone this long are dropped
 
 
@@ -43,6 +47,20 @@ def write_meta(conn: Connection, key: str, value: str) -> None:
     done = conn.execute(update(meta).where(meta.c.key == key).values(value=value))
     if not done.rowcount:
         conn.execute(insert(meta).values(key=key, value=value))
+
+
+def form_key(engine: Engine) -> bytes:
+    """The key form tokens are signed with: made once, at random, and kept in the ``meta``
+    table so every web process (on any machine) signs and checks with the same one. Two
+    processes starting at once both try to insert; the first one's key is everyone's.
+    """
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    made = secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        conn.execute(dialect.insert(meta).values(key=FORM_KEY, value=made).on_conflict_do_nothing())
+        found = read_meta(conn, FORM_KEY)
+    assert found is not None  # inserted just now, or by the process that was first
+    return found.encode()
 
 
 class Processes:
