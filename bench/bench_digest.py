@@ -112,8 +112,8 @@ def prepare(root: Path, env: dict[str, str], n: int, seed: int) -> dict[str, Any
     from publisher.mail.sender import letter_for
     from publisher.site.publish import publish
     from publisher.site.render import environment_for
-    from publisher.store.articles import Store
     from publisher.store.outbox import Outbox
+    from publisher.store.publishing import Store
     from publisher.store.schema import subscribers, subscriptions
 
     settings = load_settings(root, env)
@@ -151,7 +151,7 @@ def prepare(root: Path, env: dict[str, str], n: int, seed: int) -> dict[str, Any
         issue = opened.issue
         if issue is None:
             raise RuntimeError(f"no issue opened: {opened.reason}")
-        sample = outbox.subscriber(1)
+        sample = outbox.subscribers.get(1)
         assert sample is not None
         message = letter_for(settings, issue).bytes_for(sample)
         return {
@@ -215,8 +215,8 @@ def child_drain(root: Path, _args: argparse.Namespace) -> dict[str, Any]:
     from publisher.config.loading import load_settings
     from publisher.mail.sender import drain
     from publisher.mail.transports import transport_for
-    from publisher.store.articles import Store
     from publisher.store.outbox import Outbox
+    from publisher.store.publishing import Store
 
     settings = load_settings(root, os.environ)
     store = Store.open(settings.database_url)
@@ -226,7 +226,7 @@ def child_drain(root: Path, _args: argparse.Namespace) -> dict[str, Any]:
     cpu, wall = time.process_time(), time.perf_counter()
     report = drain(settings, outbox, transport)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    counts = outbox.counts()
+    counts = outbox.deliveries.counts()
     store.close()
     return {
         "messages": report.done,
@@ -246,8 +246,8 @@ def _issue_and_readers(root: Path, count: int) -> tuple[Any, Any, list[Any], lis
     from sqlalchemy import func, select
 
     from publisher.config.loading import load_settings
-    from publisher.store.articles import Store
     from publisher.store.outbox import Outbox
+    from publisher.store.publishing import Store
     from publisher.store.schema import carried, issues
 
     settings = load_settings(root, os.environ)
@@ -258,10 +258,10 @@ def _issue_and_readers(root: Path, count: int) -> tuple[Any, Any, list[Any], lis
             issue_id = conn.execute(select(func.max(issues.c.id))).scalar_one()
             query = select(carried.c.article_uid).where(carried.c.issue_id == issue_id)
             uids = list(conn.execute(query).scalars())
-        issue = outbox.issue(issue_id)
-        articles = outbox.articles(uids)
+        issue = outbox.issues.get(issue_id)
+        articles = outbox.issues.articles(uids)
         readers = []
-        for subscriber in outbox.each_subscriber("active"):
+        for subscriber in outbox.subscribers.each("active"):
             readers.append(subscriber)
             if len(readers) >= count:
                 break

@@ -11,8 +11,8 @@ from sqlalchemy import insert, select
 
 from publisher.mail.issues import find_digest, open_issue
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.store.schema import deliveries, subscribers, subscriptions
 from tests.conftest import NOW, Project, clean_environ
 from tests.smtpserver import MailServer

@@ -30,14 +30,14 @@ if TYPE_CHECKING:
 @contextmanager
 def mail_store(settings: Settings) -> Iterator[Outbox]:
     """The outbox of the configured store, migrated; closed afterwards."""
-    from publisher.store.articles import Store
+    from publisher.store.engine import open_engine
     from publisher.store.outbox import Outbox
 
-    store = Store.open(settings.database_url)
+    engine = open_engine(settings.database_url)
     try:
-        yield Outbox(store.engine)
+        yield Outbox(engine)
     finally:
-        store.close()
+        engine.dispose()
 
 
 def _addresses(values: tuple[str, ...]) -> list[str]:
@@ -72,7 +72,7 @@ def subscribers_add(obj: Context, addresses: tuple[str, ...], digests: tuple[str
     names = _digest_names(settings, digests)
     rows = [(address, names) for address in _addresses(addresses)]
     with mail_store(settings) as outbox:
-        done = outbox.add_subscribers(rows, "active", datetime.now(UTC))
+        done = outbox.subscribers.add(rows, "active", datetime.now(UTC))
     _print_imported(done)
 
 
@@ -94,9 +94,9 @@ def subscribers_remove(obj: Context, addresses: tuple[str, ...], forget: bool) -
     with mail_store(settings) as outbox:
         for address in _addresses(addresses):
             if forget:
-                found = outbox.forget(address)
+                found = outbox.subscribers.forget(address)
             else:
-                found = outbox.set_status(address, "unsubscribed", datetime.now(UTC))
+                found = outbox.subscribers.set_status(address, "unsubscribed", datetime.now(UTC))
             verb = "forgotten" if forget else "unsubscribed"
             click.echo(f"{shown(address)}: {verb if found else 'not a subscriber'}")
 
@@ -123,7 +123,7 @@ def subscribers_reactivate(
         end = until.replace(tzinfo=zone) if until else now
         between = (since.replace(tzinfo=zone), end)
     with mail_store(settings) as outbox:
-        addresses = outbox.reactivate(now, issue_id, between)
+        addresses = outbox.subscribers.reactivate(now, issue_id, between)
     for address in addresses:
         click.echo(f"{shown(address)}: active again")
     click.echo(f"reactivated: {len(addresses)}")
@@ -136,7 +136,7 @@ def subscribers_list(obj: Context, status: str | None) -> None:
     """One line per subscriber: address, status, digests."""
     with mail_store(obj.settings()) as outbox:
         count = 0
-        for subscriber in outbox.each_subscriber(status):
+        for subscriber in outbox.subscribers.each(status):
             digests = shown(" ".join(subscriber.digests) or "-")
             click.echo(f"{shown(subscriber.address)}\t{subscriber.status}\t{digests}")
             count += 1
@@ -159,7 +159,7 @@ def subscribers_import(obj: Context, file: Path) -> None:
     every = [d.name for d in settings.digests]
     rows = [(row.address, list(row.digests) or every) for row in result.rows]
     with mail_store(settings) as outbox:
-        done = outbox.add_subscribers(rows, "active", datetime.now(UTC))
+        done = outbox.subscribers.add(rows, "active", datetime.now(UTC))
     for problem in result.problems:
         click.echo(f"{shown(file)}: {shown(problem)}", err=True)
     _print_imported(done)
@@ -174,7 +174,7 @@ def subscribers_export(obj: Context) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["email", "digests", "status"])
     with mail_store(obj.settings()) as outbox:
-        for subscriber in outbox.each_subscriber():
+        for subscriber in outbox.subscribers.each():
             writer.writerow([subscriber.address, " ".join(subscriber.digests), subscriber.status])
 
 
@@ -227,7 +227,7 @@ def _print_plan(ready: Plan, outbox: Outbox) -> None:
         out(f"older articles this new digest starts after: {len(ready.baseline)}")
     out(f"recipients: {ready.recipients}")
     listed = 0
-    for subscriber in outbox.each_subscriber("active"):
+    for subscriber in outbox.subscribers.each("active"):
         if ready.digest.name in subscriber.digests and listed < 10:
             out(f"  {shown(subscriber.address)}")
             listed += 1

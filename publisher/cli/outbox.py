@@ -125,7 +125,7 @@ def outbox_command(obj: Context, retry_failed: bool, retry_possibly_delivered: b
     now = datetime.now(UTC)
     with mail_store(settings) as outbox:
         if retry_failed:
-            queued = outbox.retry_failed(now, retry_possibly_delivered)
+            queued = outbox.deliveries.retry_failed(now, retry_possibly_delivered)
             click.echo(f"queued again: {queued}")
         found = tally(outbox.engine, now)
     click.echo("  ".join(f"{state.replace('_', ' ')}: {n}" for state, n in found.counts.items()))

@@ -32,7 +32,8 @@ log = logging.getLogger("publisher.service.web")  # where it was logged before i
 
 def confirm_url(settings: Settings, subscriber: Subscriber, now: datetime) -> str:
     """The link that confirms ``subscriber``, valid for ``web.pending_hours``: as long as an
-    unconfirmed subscription is kept (see :meth:`publisher.store.subscribers.Readers.request`)."""
+    unconfirmed subscription is kept (see
+    :meth:`publisher.store.subscribers.Subscribers.request`)."""
     expires = int(now.timestamp()) + settings.web.pending_hours * 3600
     return f"{settings.site.base_url}confirm/{confirm_token(subscriber, expires)}"
 

@@ -72,17 +72,17 @@ def plan(
     slot: str | None = None,
 ) -> Plan:
     """Select and render the next issue of ``digest`` as of ``now``."""
-    last, carried = outbox.ledger(digest.name)
-    stamps = outbox.published(now)
+    last, carried = outbox.issues.ledger(digest.name)
+    stamps = outbox.issues.published(now)
     chosen, baseline = select(stamps, carried, digest.max_articles, first=last is None)
-    articles = outbox.articles([s.uid for s in chosen])
+    articles = outbox.issues.articles([s.uid for s in chosen])
     nonce = secrets.token_hex(8)
     return Plan(
         digest,
         slot or slot_key(now, settings.zone),
         articles,
         [s.uid for s in baseline],
-        outbox.audience_size(digest.name),
+        outbox.subscribers.audience_size(digest.name),
         draft(env, settings, digest, articles, nonce, now),
         nonce,
     )
@@ -108,7 +108,7 @@ def open_issue(
             log.error("%s", problem)
         raise ready.draft.problems[0]
     carries = [a.uid for a in ready.articles]
-    issue = outbox.open_issue(ready.issue(now), carries, ready.baseline)
+    issue = outbox.issues.open(ready.issue(now), carries, ready.baseline)
     if issue is None:
         return Opened(ready, None, f"slot {ready.slot} already has its issue")
     return Opened(ready, issue)
@@ -129,7 +129,7 @@ def open_due(
     opened = []
     for digest in settings.digests if digests is None else digests:
         trigger = cron_trigger(digest.schedule, settings.zone, f"digests.{digest.name}.schedule")
-        last, _carried = outbox.ledger(digest.name)
+        last, _carried = outbox.issues.ledger(digest.name)
         key = due(trigger, now, last, settings.zone, grace)
         if key is not None:
             opened.append(open_issue(settings, outbox, env, digest, now, key))
@@ -142,6 +142,6 @@ def sample(outbox: Outbox, digest: DigestSettings, address: str | None = None) -
     The secret is fresh, so its links and Message-ID are never those of a real delivery.
     """
     if address is None:
-        found = outbox.sample_subscriber(digest.name)
+        found = outbox.subscribers.sample(digest.name)
         address = found.address if found else SAMPLE
     return Subscriber(0, address, "active", secrets.token_urlsafe(24), (digest.name,))

@@ -160,14 +160,16 @@ class Sender:
         started = asyncio.get_running_loop().time()
         try:
             name = self.transport.description
-            relay = await self._patient(PATIENCE, self.outbox.relay, name)
+            relay = await self._patient(PATIENCE, self.outbox.deliveries.relay, name)
             if relay.paused and not (relay := await self._probe(relay)).paused:
                 relay = RelayState(relay.relay)
             if relay.paused:
                 self.report.relay = relay
             else:
                 await self._send_due(stop)
-            waiting, until = await self._patient(PATIENCE, self.outbox.leases, self.clock())
+            waiting, until = await self._patient(
+                PATIENCE, self.outbox.deliveries.leases, self.clock()
+            )
             self.report.waiting, self.report.waiting_until = waiting, until
         except StoreError as exc:  # the caller reports it (one line a round in the worker)
             self.report.error = str(exc)
@@ -179,7 +181,7 @@ class Sender:
         return self.report
 
     async def _send_due(self, stop: asyncio.Event) -> None:
-        counts = await self._patient(PATIENCE, self.outbox.counts)
+        counts = await self._patient(PATIENCE, self.outbox.deliveries.counts)
         self.total = counts["queued"] + counts["sending"]
         queue: asyncio.Queue[Claim | None] = asyncio.Queue(self.batch)
         recorder = asyncio.create_task(self._recorder())
@@ -197,7 +199,7 @@ class Sender:
                 item = queue.get_nowait()
                 if item is not None:
                     leftover.append(item.id)
-            await self._patient(PATIENCE, self.outbox.release, leftover, self.clock())
+            await self._patient(PATIENCE, self.outbox.deliveries.release, leftover, self.clock())
             recorder.cancel()
 
     async def _probe(self, relay: RelayState) -> RelayState:
@@ -211,11 +213,11 @@ class Sender:
             if not exc.verdict.pauses:  # e.g. a reply about nobody in particular: try sending
                 return RelayState(relay.relay)
             state = paused(relay, exc, now, self.smtp.probe_seconds)
-            await self._patient(PATIENCE, self.outbox.set_relay, state)
+            await self._patient(PATIENCE, self.outbox.deliveries.set_relay, state)
             log.warning("relay still not taking mail: %s", relay_line(state, self.settings.zone))
             return state
         up = RelayState(relay.relay, "up", now, said)
-        await self._patient(PATIENCE, self.outbox.set_relay, up)
+        await self._patient(PATIENCE, self.outbox.deliveries.set_relay, up)
         log.info("relay %s takes mail again: %s", relay.relay, said)
         return up
 
@@ -227,9 +229,9 @@ class Sender:
             name = self.transport.description
             self.paused = RelayState(name, "down")  # other workers stop at once
             now = self.clock()
-            current = await self._patient(PATIENCE, self.outbox.relay, name)
+            current = await self._patient(PATIENCE, self.outbox.deliveries.relay, name)
             self.paused = paused(current, error, now, self.smtp.probe_seconds)
-            await self._patient(PATIENCE, self.outbox.set_relay, self.paused)
+            await self._patient(PATIENCE, self.outbox.deliveries.set_relay, self.paused)
             log.warning("sending paused: %s", relay_line(self.paused, self.settings.zone))
 
     async def _feed(self, queue: asyncio.Queue[Claim | None], stop: asyncio.Event, n: int) -> None:
@@ -237,7 +239,7 @@ class Sender:
         most = max(1, self.smtp.resend_possibly_delivered)
         while not stop.is_set() and self.paused is None:
             claims = await self._patient(
-                PATIENCE, self.outbox.claim, self.clock(), lease, self.batch, most
+                PATIENCE, self.outbox.deliveries.claim, self.clock(), lease, self.batch, most
             )
             if not claims:
                 if not self.unrecorded:
@@ -262,7 +264,7 @@ class Sender:
             async with self._compiling:
                 letter = self.letters.get(issue_id)
                 if letter is None:
-                    issue = await self._patient(PATIENCE, self.outbox.issue, issue_id)
+                    issue = await self._patient(PATIENCE, self.outbox.issues.get, issue_id)
                     letter = letter_for(self.settings, issue, self.links)
                     self.letters[issue_id] = letter
         return letter
@@ -368,7 +370,7 @@ class Sender:
             try:
                 marked = await self._patient(
                     self.smtp.lease_seconds,
-                    self.outbox.commit,
+                    self.outbox.deliveries.commit,
                     outcomes,
                     starts,
                     self.clock(),

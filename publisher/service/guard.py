@@ -18,9 +18,9 @@ Below the ASGI layer, :class:`HeaderDeadline` (uvicorn's h11 protocol with a tim
 connection that has not sent a whole request head in time: uvicorn has no such limit, and a
 thousand half-sent heads would otherwise be held for as long as their clients like.
 
-It also holds the checks the form routes make of a post's origin (:func:`same_origin`) and the
-server key their form tokens are signed with (:func:`publisher.store.meta.form_key`), kept in
-the store so every web process shares it.
+It also holds the check the form routes make of a post's origin (:func:`same_origin`); the
+server key their form tokens are signed with is kept in the store, so every web process shares
+it (:func:`publisher.store.meta.form_key`).
 """
 
 from __future__ import annotations

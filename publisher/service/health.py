@@ -17,9 +17,8 @@ from publisher.config.settings import Settings
 from publisher.models import Problem, RelayState, RunReport
 from publisher.service.schedule import forecast
 from publisher.service.supervisor import is_stale
-from publisher.store.articles import Store
-from publisher.store.outbox import Outbox, TaskHealth
-from publisher.store.tally import relay_states
+from publisher.store.meta import TaskHealth
+from publisher.store.status import Status
 
 RATE_WINDOW = timedelta(minutes=5)
 
@@ -66,19 +65,19 @@ def _task(row: TaskHealth, now: datetime) -> dict[str, Any]:
     return found | {"stale": is_stale(row.seen, now)}
 
 
-def status_body(settings: Settings, store: Store, outbox: Outbox, now: datetime) -> dict[str, Any]:
+def status_body(settings: Settings, status: Status, now: datetime) -> dict[str, Any]:
     """The admin status. A job whose schedule cannot be computed is reported for that job
     (``schedule_errors``), never as a failure of the whole status."""
     runs, schedule_errors = forecast(settings, now)
     return {
-        "articles": store.article_count(),
-        "problems": [problem_of(p) for p in store.problems()],
-        "tasks": [_task(row, now) for row in outbox.task_health()],
-        "outbox": outbox.counts(),
-        "relays": [_relay(relay) for relay in relay_states(outbox.engine)],
+        "articles": status.articles(),
+        "problems": [problem_of(p) for p in status.problems()],
+        "tasks": [_task(row, now) for row in status.tasks()],
+        "outbox": status.deliveries(),
+        "relays": [_relay(relay) for relay in status.relays()],
         "next_runs": {job: [t.isoformat() for t in times] for job, times in runs.items()},
         "schedule_errors": schedule_errors,
-        "last_runs": {job: t.isoformat() for job, t in outbox.last_runs().items()},
+        "last_runs": {job: t.isoformat() for job, t in status.last_runs().items()},
     }
 
 
@@ -141,23 +140,23 @@ def _task_metrics(rows: list[TaskHealth], now: datetime) -> list[str]:
     return lines + _metric("processes_silent", "gauge", help, len(silent))
 
 
-def metrics_body(store: Store, outbox: Outbox, publishes: int, now: datetime) -> str:
+def metrics_body(status: Status, publishes: int, now: datetime) -> str:
     """Prometheus text format: what the store holds, every live process's tasks, and the
     publishes run by this process."""
-    activity = outbox.activity(now - RATE_WINDOW)
+    activity = status.activity(now - RATE_WINDOW)
     rate = activity["sent"] / RATE_WINDOW.total_seconds()
     lines = [
-        *_metric("articles", "gauge", "Articles present in the store.", store.article_count()),
-        *_metric("content_problems", "gauge", "Content problems found.", len(store.problems())),
+        *_metric("articles", "gauge", "Articles present in the store.", status.articles()),
+        *_metric("content_problems", "gauge", "Content problems found.", len(status.problems())),
         *_metric("issues_total", "counter", "Digest issues opened.", activity["issues"]),
         *_metric("publishes_total", "counter", "Publishes run by this process.", publishes),
         "# HELP publisher_deliveries Deliveries by state.",
         "# TYPE publisher_deliveries gauge",
-        *(f'publisher_deliveries{{state="{s}"}} {n}' for s, n in outbox.counts().items()),
+        *(f'publisher_deliveries{{state="{s}"}} {n}' for s, n in status.deliveries().items()),
         *_metric("send_rate", "gauge", "Messages sent a second, last 5 minutes.", rate),
         *_metric(
             "send_failures", "gauge", "Deliveries failed, last 5 minutes.", activity["failed"]
         ),
     ]
-    lines += _relay_metrics(relay_states(outbox.engine))
-    return "\n".join(lines + _task_metrics(outbox.task_health(), now)) + "\n"
+    lines += _relay_metrics(status.relays())
+    return "\n".join(lines + _task_metrics(status.tasks(), now)) + "\n"

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from publisher.errors import PublisherError
-from publisher.store.outbox import Outbox, TaskHealth
+from publisher.store.meta import Processes, TaskHealth
 
 log = logging.getLogger("publisher.supervisor")
 
@@ -186,11 +186,11 @@ class Supervisor:
         finally:
             task.cancel()  # a no-op when it ended; takes it down when we are cancelled
 
-    async def beat(self, outbox: Outbox, stop: asyncio.Event) -> None:
+    async def beat(self, processes: Processes, stop: asyncio.Event) -> None:
         """Write every task's health at each change and every :data:`HEARTBEAT_SECONDS`;
         delete this process's rows when it stops."""
         while not stop.is_set():
             self.changed.clear()
-            await asyncio.to_thread(outbox.save_tasks, self.snapshot())
+            await asyncio.to_thread(processes.save_tasks, self.snapshot())
             await pause(HEARTBEAT_SECONDS, self.changed, stop)
-        await asyncio.to_thread(outbox.forget_tasks, self.process)
+        await asyncio.to_thread(processes.forget_tasks, self.process)

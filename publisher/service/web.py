@@ -56,11 +56,13 @@ from publisher.service.openapi import openapi_for
 from publisher.service.supervisor import Supervisor
 from publisher.site.publish import publish
 from publisher.site.render import environment_for, render
-from publisher.store.articles import Store
+from publisher.store.engine import open_engine
 from publisher.store.limits import Limits, client_address
 from publisher.store.locks import LockTimeout
 from publisher.store.meta import form_key
 from publisher.store.outbox import Outbox
+from publisher.store.outputs import Outputs
+from publisher.store.status import Status
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 INDEX = "index.html"
@@ -70,25 +72,28 @@ log = logging.getLogger(__name__)
 
 
 class Web:
-    """The routes, over one store and the project's settings; ``health`` is the supervisor of
-    the worker sharing this process (``publisher run``), whose failing tasks ``/healthz``
-    names."""
+    """The routes, over the store's readers and the project's settings; ``health`` is the
+    supervisor of the worker sharing this process (``publisher run``), whose failing tasks
+    ``/healthz`` names."""
 
     def __init__(self, settings: Settings, health: Supervisor | None = None) -> None:
         self.settings = settings
         self.health = health
-        self.store = Store.open(settings.database_url)
-        self.outbox = Outbox(self.store.engine)
-        self.limits = Limits(self.store.engine, settings.web)
+        self.engine = open_engine(settings.database_url)
+        self.outputs = Outputs(self.engine)
+        self.status = Status(self.engine)
+        self.outbox = Outbox(self.engine)
+        self.subscribers = self.outbox.subscribers  # what the readers' own pages change
+        self.limits = Limits(self.engine, settings.web)
         self.env = environment_for(settings)
         self.publishes = 0
         self.bodies = Bodies()
-        self.form_key = form_key(self.store.engine)
+        self.form_key = form_key(self.engine)
         self.styles = style_hashes(self.env)
         self.description = openapi_for(settings)
 
     def close(self) -> None:
-        self.store.close()
+        self.engine.dispose()
 
     # -- feeds and pages ----------------------------------------------------------------------
 
@@ -96,7 +101,7 @@ class Web:
         path = request.path_params["path"] or INDEX
         if path.endswith("/"):
             path += INDEX
-        head = await run_in_threadpool(self.store.output_head, path)
+        head = await run_in_threadpool(self.outputs.head, path)
         if head is None:
             return self.page("Not found", "There is nothing at this address.", 404)
         media_type, sha256, updated = head
@@ -109,7 +114,7 @@ class Web:
             return Response(status_code=304, headers=headers)
         body = self.bodies.get((path, sha256))
         if body is None:
-            found = await run_in_threadpool(self.store.output, path)
+            found = await run_in_threadpool(self.outputs.read, path)
             if found is None:  # removed since the first look
                 return self.page("Not found", "There is nothing at this address.", 404)
             body = found[1]
@@ -170,7 +175,7 @@ class Web:
         """The subscriber whose id a signed link carries (not yet checked against the signature);
         ``None`` for a link whose id is no id."""
         number = subscriber_id(request.path_params["token"])
-        return None if number is None else await run_in_threadpool(self.outbox.subscriber, number)
+        return None if number is None else await run_in_threadpool(self.subscribers.get, number)
 
     async def reader(self, request: Request, purpose: str) -> Subscriber | None:
         """The subscriber a signed link names, when its signature holds."""
@@ -186,7 +191,7 @@ class Web:
             return self.page("Link not valid", "This link is not valid or has been cut.", 400)
         token = request.path_params["token"]
         if request.method == "POST":  # RFC 8058: the POST itself unsubscribes
-            await run_in_threadpool(self.outbox.unsubscribe, subscriber.id, datetime.now(UTC))
+            await run_in_threadpool(self.subscribers.unsubscribe, subscriber.id, datetime.now(UTC))
         done = request.method == "POST" or subscriber.status == "unsubscribed"
         html = self.html("web/unsubscribe.html", address=subscriber.address, token=token, done=done)
         return HTMLResponse(html)
@@ -202,7 +207,7 @@ class Web:
             known = {d.name for d in self.settings.digests}
             chosen = {str(v) for v in form.getlist("digest")} & known
             now = datetime.now(UTC)
-            await run_in_threadpool(self.outbox.choose, subscriber.id, sorted(chosen), now)
+            await run_in_threadpool(self.subscribers.choose, subscriber.id, sorted(chosen), now)
             saved = True
         html = self.html(
             "web/manage.html",
@@ -253,7 +258,9 @@ class Web:
 
     async def _confirm_mail(self, address: str, digests: list[str]) -> None:
         now = datetime.now(UTC)
-        reader = await run_in_threadpool(self.outbox.request, address, digests, now, self.limits)
+        reader = await run_in_threadpool(
+            self.subscribers.request, address, digests, now, self.limits
+        )
         if reader is None:
             return
         await send_confirmation(self.env, self.settings, reader, now)
@@ -274,7 +281,7 @@ class Web:
             return invalid
         now = datetime.now(UTC)
         posted = request.method == "POST" and reader.status == "pending"
-        if posted and not await run_in_threadpool(self.outbox.confirm, reader.id, now):
+        if posted and not await run_in_threadpool(self.subscribers.confirm, reader.id, now):
             return invalid  # the reader's state changed since it was read
         done = request.method == "POST" or reader.status == "active"
         html = self.html("web/confirm.html", address=reader.address, token=token, done=done)
@@ -284,7 +291,7 @@ class Web:
         """Whether a confirmation link came with the latest confirmation mail: its expiry is
         that mail's (mails to one address are an hour apart at least, so an older mail's link
         expires at least that much earlier)."""
-        sent = await run_in_threadpool(self.outbox.confirmation_sent, reader_id)
+        sent = await run_in_threadpool(self.subscribers.confirmation_sent, reader_id)
         until = confirm_expiry(token)
         if sent is None or until is None:
             return False
@@ -353,13 +360,13 @@ class Web:
     async def api_status(self, request: Request) -> Response:
         """What the store holds, the content problems and every process's tasks."""
         now = datetime.now(UTC)
-        body = await run_in_threadpool(status_body, self.settings, self.store, self.outbox, now)
+        body = await run_in_threadpool(status_body, self.settings, self.status, now)
         return JSONResponse(body)
 
     async def metrics(self, request: Request) -> Response:
         """Prometheus text format: what the store holds, and this process's own counters."""
         now = datetime.now(UTC)
-        body = await run_in_threadpool(metrics_body, self.store, self.outbox, self.publishes, now)
+        body = await run_in_threadpool(metrics_body, self.status, self.publishes, now)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi(self, request: Request) -> Response:
@@ -370,7 +377,7 @@ class Web:
         """200 when the database answers and no task of this process keeps failing; 503 naming
         the reason otherwise (JSON either way)."""
         try:
-            await run_in_threadpool(self.outbox.counts)
+            await run_in_threadpool(self.status.deliveries)
         except StoreError as exc:
             return JSONResponse({"ok": False, "database": str(exc)}, 503)
         body = healthz_body(self.health.snapshot() if self.health else [])

@@ -32,8 +32,9 @@ from publisher.service.schedule import job_ids, jobs
 from publisher.service.supervisor import Start, Supervisor, pause
 from publisher.site.publish import publish
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
+from publisher.store.engine import open_engine
 from publisher.store.leadership import Leadership
+from publisher.store.meta import Processes
 from publisher.store.outbox import Outbox
 
 log = logging.getLogger("publisher.worker")
@@ -53,12 +54,13 @@ class Worker:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         self.supervisor = supervisor or Supervisor(settings.worker.unhealthy_after)
-        self.store = Store.open(settings.database_url)
-        self.outbox = Outbox(self.store.engine)
+        self.engine = open_engine(settings.database_url)
+        self.outbox = Outbox(self.engine)
+        self.processes = Processes(self.engine)
         self.publishing = asyncio.Lock()
         lock_file = settings.path(settings.output.var_dir) / "scheduler.lock"
         # the lock's name predates the layout: kept, so a worker of an older release still sees it
-        self.leadership = Leadership(self.store.engine, "publisher.scheduler", lock_file)
+        self.leadership = Leadership(self.engine, "publisher.scheduler", lock_file)
         self.lead_every = LEAD_CHECK_SECONDS
         self.wake = asyncio.Event()
         self.problems = ProblemLog(log)
@@ -78,7 +80,7 @@ class Worker:
             began = time.monotonic()
             wait = 4 * self.settings.content.settle_seconds
             report = await asyncio.to_thread(publish, self.settings, self.clock(), wait=wait)
-            await asyncio.to_thread(self.outbox.note_run, "publish", self.clock())
+            await asyncio.to_thread(self.processes.note_run, "publish", self.clock())
         line = publish_line(report, time.monotonic() - began)
         log.log(logging.INFO if report.changed or report.refused else logging.DEBUG, "%s", line)
         for refused in report.refused:
@@ -95,7 +97,7 @@ class Worker:
             open_due, self.settings, self.outbox, env, self.clock(), digests
         )
         for digest in digests:
-            await asyncio.to_thread(self.outbox.note_run, f"digest:{digest.name}", self.clock())
+            await asyncio.to_thread(self.processes.note_run, f"digest:{digest.name}", self.clock())
         for item in opened:
             if item.issue is not None:
                 log.info(
@@ -234,7 +236,7 @@ class Worker:
             async with asyncio.TaskGroup() as group:
                 group.create_task(keep("drain", partial(self.drain_loop, stop), stop))
                 group.create_task(keep("leader", partial(self.lead, stop), stop))
-                beat = partial(self.supervisor.beat, self.outbox, stop)
+                beat = partial(self.supervisor.beat, self.processes, stop)
                 group.create_task(keep("heartbeat", beat, stop))
         finally:
-            self.store.close()
+            self.engine.dispose()

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from publisher.models import Output, RunReport
 from publisher.site import fidelity
-from publisher.store.articles import Store
+from publisher.store.publishing import Store
 
 log = logging.getLogger(__name__)
 CHUNK = 200  # outputs recorded per transaction: short enough for other writers
@@ -114,7 +114,7 @@ class Exporter:
 
     def __init__(self, store: Store, public_dir: Path, now: datetime, report: RunReport) -> None:
         self.store, self.public_dir, self.now, self.report = store, public_dir, now, report
-        self.hashes = store.output_hashes()
+        self.hashes = store.outputs.hashes()
         self.produced: set[str] = set()
         self._unrecorded: list[Checked] = []
         self._gated: list[Checked] = []
@@ -122,24 +122,24 @@ class Exporter:
     def expect(self, paths: Iterable[str]) -> None:
         """Journal paths (committed) before their files are written or removed."""
         with self.store.transaction():
-            self.store.journal(paths)
+            self.store.builds.journal(paths)
 
     def recover(self) -> None:
         """Make every path an interrupted publish journaled agree with the store again."""
-        paths = self.store.journaled()
+        paths = self.store.builds.journaled()
         for path in paths:
             target = safe_join(self.public_dir, path)
             stored = self.hashes.get(path)
             if stored is None:
                 target.unlink(missing_ok=True)
             elif _sha256_of(target) != stored:
-                found = self.store.get_output(path)
+                found = self.store.outputs.read(path)
                 if found is not None:
                     write_atomic(target, found[1])
         if paths:
             log.warning("an earlier publish stopped half-way: %d paths made whole", len(paths))
             with self.store.transaction():
-                self.store.clear_journal()
+                self.store.builds.clear_journal()
 
     def emit(self, output: Output) -> None:
         """Gate one output rendered here; it is journaled and written with its chunk."""
@@ -180,7 +180,7 @@ class Exporter:
         with self.store.transaction():
             for checked in rows:
                 output = checked.output
-                self.store.put_output(
+                self.store.outputs.put(
                     output.path, output.media_type, output.body, checked.digest, self.now
                 )
         self.hashes.update((c.output.path, c.digest) for c in rows)
@@ -192,7 +192,7 @@ class Exporter:
             return
         self.expect(known)
         with self.store.transaction():
-            self.store.delete_outputs(known)
+            self.store.outputs.delete(known)
         for path in known:
             safe_join(self.public_dir, path).unlink(missing_ok=True)
             del self.hashes[path]
@@ -211,7 +211,7 @@ class Exporter:
     def restore_missing(self) -> None:
         """Rewrite published files that vanished from ``public/`` (e.g. the folder was wiped)."""
         for path in sorted(set(self.hashes) - self.produced - files_under(self.public_dir)):
-            stored = self.store.get_output(path)
+            stored = self.store.outputs.read(path)
             if stored is not None:
                 write_atomic(safe_join(self.public_dir, path), stored[1])
                 self.report.written.append(path)

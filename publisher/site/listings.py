@@ -70,17 +70,17 @@ def year_bounds(year: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
 class Lists:
     """Builds list outputs from a :class:`Catalogue`, each article's entry rendered once a run."""
 
-    def __init__(self, store: Catalogue, env: Environment, settings: Settings) -> None:
-        self.store, self.env, self.settings = store, env, settings
+    def __init__(self, articles: Catalogue, env: Environment, settings: Settings) -> None:
+        self.articles, self.env, self.settings = articles, env, settings
         self.site = settings.site
         self.entries: dict[str, Entry] = {}
-        self.groups = tag_groups(store.tags())
-        self.years = Counter(m.astimezone(settings.zone).year for m in store.published_times())
+        self.groups = tag_groups(articles.tags())
+        self.years = Counter(m.astimezone(settings.zone).year for m in articles.published_times())
 
     def feed(self, title: str, prefix: str, page: str, tags: Sequence[str] = ()) -> list[Output]:
         """Every format of one feed of the newest articles (with one of ``tags``, if given)."""
         entries = []
-        for article in self.store.newest(self.settings.feeds.entries, tags):
+        for article in self.articles.newest(self.settings.feeds.entries, tags):
             if article.uid not in self.entries:
                 content = render(self.env, "_content.html", article=article)
                 url = f"{self.site.base_url}{article_path(article.slug)}"
@@ -92,7 +92,7 @@ class Lists:
     def site_wide(self) -> Iterator[Output]:
         """The site's feeds, home page and archive index."""
         yield from self.feed(self.site.title, "", "index.html")
-        newest = self.store.listing(limit=self.settings.output.index_entries)
+        newest = self.articles.listing(limit=self.settings.output.index_entries)
         names = [group[0] for group in self.groups.values()]
         yield listing_page(self.env, self.site, "index.html", self.site.title, newest, "", names)
         years = sorted(self.years.items(), reverse=True)
@@ -104,11 +104,11 @@ class Lists:
         tags = self.groups[prefix]
         title, folder, page = f"{self.site.title}: {tags[0]}", f"{prefix}/", f"{prefix}.html"
         yield from self.feed(title, folder, page, tags)
-        yield listing_page(self.env, self.site, page, tags[0], self.store.listing(tags), folder)
+        yield listing_page(self.env, self.site, page, tags[0], self.articles.listing(tags), folder)
 
     def year(self, year: int) -> Output:
         """One year of the archive."""
-        items = self.store.listing(between=year_bounds(year, self.settings.zone))
+        items = self.articles.listing(between=year_bounds(year, self.settings.zone))
         return listing_page(self.env, self.site, archive_path(year), str(year), items)
 
     def build(self, scope: Scope) -> Iterator[Output]:

@@ -39,9 +39,9 @@ from publisher.site.pages import article_page, article_path
 from publisher.site.parallel import fan_out
 from publisher.site.render import environment_for, templates_signature
 from publisher.site.websub import changed_feeds, ping
-from publisher.store.articles import SlugConflict, Store
 from publisher.store.locks import held
-from publisher.store.records import Upserted
+from publisher.store.publishing import Store
+from publisher.store.records import SlugConflict, Upserted
 
 Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
@@ -99,12 +99,12 @@ def _read(state: ReadState, item: ContentFile) -> ReadResult:
 
 def _note_change(run: Run, done: Upserted) -> None:
     """Put what a stored change touches in the backlog, in the same transaction."""
-    article, store = done.article, run.store
-    store.note_backlog("article", [article.uid])
-    store.note_backlog("tag", {*article.tags, *done.old_tags})
-    store.note_backlog("year", run.years(article.published, done.old_published))
+    article, builds = done.article, run.store.builds
+    builds.note_backlog("article", [article.uid])
+    builds.note_backlog("tag", {*article.tags, *done.old_tags})
+    builds.note_backlog("year", run.years(article.published, done.old_published))
     if done.old_slug and done.old_slug != article.slug:
-        store.note_backlog("gone", [done.old_slug])
+        builds.note_backlog("gone", [done.old_slug])
 
 
 def _store_file(run: Run, item: ContentFile, result: ReadResult, live: set[str]) -> None:
@@ -112,7 +112,7 @@ def _store_file(run: Run, item: ContentFile, result: ReadResult, live: set[str])
     if result.article is not None:
         base_url = run.settings.site.base_url
         try:
-            done = run.store.upsert_article(result.article, base_url, run.now, live)
+            done = run.store.articles.upsert(result.article, base_url, run.now, live)
         except SlugConflict as conflict:
             # Not cached: the file is read again next run, when the other file may be gone.
             hint = "set a different `slug:` (or `id:`) in its front matter"
@@ -125,7 +125,7 @@ def _store_file(run: Run, item: ContentFile, result: ReadResult, live: set[str])
         if declared and declared != done.article.uid:
             reason = f"id: the article already has the id {done.article.uid!r}; ids never change"
             result.problems.append(Problem(item.relative, reason, "", "warning", "id"))
-    run.store.record_file(item.relative, item.mtime_ns, item.size, result.problems)
+    run.store.files.record(item.relative, item.mtime_ns, item.size, result.problems)
 
 
 def _settled(run: Run, todo: list[ContentFile], wait: float | None) -> list[ContentFile]:
@@ -150,7 +150,7 @@ def ingest(run: Run, reread: bool, wait: float | None) -> None:
     """Read new and changed files into the store, a chunk per transaction; withdraw articles
     whose file is gone."""
     settings, store, report = run.settings, run.store, run.report
-    cached = store.file_states()
+    cached = store.files.states()
     found = list(scan(settings.path(settings.content.dir), settings.content.max_file_bytes))
     live = {item.relative if isinstance(item, ContentFile) else item.path for item in found}
     # A folder that could not be listed (its problem's path ends in "/") hides its files this
@@ -177,7 +177,7 @@ def ingest(run: Run, reread: bool, wait: float | None) -> None:
         done += len(chunk)
         run.progress("read", done, len(ready))
     _withdraw(run, set(cached) - live)
-    report.skipped += store.file_problems()
+    report.skipped += store.files.problems()
 
 
 def _withdraw(run: Run, vanished: set[str]) -> None:
@@ -185,12 +185,12 @@ def _withdraw(run: Run, vanished: set[str]) -> None:
         return
     store = run.store
     with store.transaction():
-        for article in store.withdraw(sorted(vanished)):
+        for article in store.articles.withdraw(sorted(vanished)):
             run.report.removed.append(article.source_path)
-            store.note_backlog("gone", [article.slug])
-            store.note_backlog("tag", article.tags)
-            store.note_backlog("year", run.years(article.published))
-        store.forget_files(vanished)
+            store.builds.note_backlog("gone", [article.slug])
+            store.builds.note_backlog("tag", article.tags)
+            store.builds.note_backlog("year", run.years(article.published))
+        store.files.forget(vanished)
 
 
 @dataclass(frozen=True)
@@ -220,12 +220,12 @@ def _page(work: PageWork, article: Article) -> Checked:
 
 def _pages(run: Run, exporter: Exporter, full: bool, changed: set[str], gone: set[str]) -> None:
     """Article pages: every one for a full build, else those of the backlog."""
-    store = run.store
+    stored = run.store.articles
     if full:
-        slugs = store.slugs()
-        total, articles = len(slugs), store.each_article()
+        slugs = stored.slugs()
+        total, articles = len(slugs), stored.each()
     else:
-        listed = list(store.each_article(changed))
+        listed = list(stored.each(changed))
         slugs = [a.slug for a in listed]
         total, articles = len(listed), iter(listed)
         exporter.remove(article_path(slug) for slug in gone - set(slugs))
@@ -238,10 +238,10 @@ def _pages(run: Run, exporter: Exporter, full: bool, changed: set[str], gone: se
 
 def build(run: Run, exporter: Exporter, full: bool) -> None:
     """Render and export what the backlog touches (everything when ``full``)."""
-    backlog = run.store.backlog()
+    backlog = run.store.builds.backlog()
     _pages(run, exporter, full, backlog.articles, backlog.gone)
     if full or backlog:
-        lists = Lists(run.store, run.env, run.settings)
+        lists = Lists(run.store.articles, run.env, run.settings)
         every_tag = {tag for group in lists.groups.values() for tag in group}
         scope = Scope(every_tag, set(lists.years)) if full else Scope(backlog.tags, backlog.years)
         try:
@@ -284,14 +284,14 @@ def publish(
             exporter = Exporter(store, settings.path(settings.output.public_dir), now, report)
             exporter.recover()
             signature = run.signature()
-            full = store.get_meta("build_signature") != signature
+            full = store.builds.signature() != signature
             ingest(run, full, wait)
             build(run, exporter, full)
             with store.transaction():
-                store.set_meta("build_signature", signature)
-                store.clear_backlog()
-                store.clear_journal()
-                store.save_problems(report.skipped, now)
+                store.builds.set_signature(signature)
+                store.builds.clear_backlog()
+                store.builds.clear_journal()
+                store.builds.save_problems(report.skipped, now)
         # After the commit, so a hub that fetches at once gets the new feed.
         hub = settings.feeds.hub
         topics = changed_feeds(report.written, settings.site.base_url) if hub else []

@@ -1,7 +1,8 @@
-"""Engines and migrations: the plumbing under :mod:`publisher.store.articles`.
+"""Engines and migrations: the plumbing under every room of the store.
 
 SQLite gets WAL, a busy timeout and foreign keys; Alembic runs only when the schema is behind,
-so a publish that finds it current pays no import of Alembic.
+so a publish that finds it current pays no import of Alembic. :func:`open_engine` is what a
+process starts with: an engine on a schema it can use, and nothing else held.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from publisher.errors import ConfigError, StoreError
 from publisher.store.schema import SCHEMA_REVISION
@@ -98,3 +99,18 @@ def migrate(engine: Engine) -> None:
         with engine.begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url`` on a schema brought up to date.
+
+    :raises ConfigError: when the URL cannot be parsed or the database cannot be migrated.
+    :raises StoreError: when it cannot be reached.
+    """
+    engine = create_store_engine(url)
+    try:
+        migrate(engine)
+    except SQLAlchemyError as exc:
+        safe = make_url(url).render_as_string(hide_password=True)
+        raise ConfigError(f"database {safe}: {getattr(exc, 'orig', None) or exc}") from exc
+    return engine

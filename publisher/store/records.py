@@ -1,8 +1,8 @@
 """Values the store hands out and keeps while it works: no SQL is run here.
 
-Ids are minted here (:func:`mint_uid`) and edits detected (:func:`article_hash`); the index and
-pending rows let :class:`publisher.store.articles.Store` answer most questions of a large
-publish from memory and write in batches.
+Ids are minted here (:func:`mint_uid`) and edits detected (:func:`article_hash`); the index
+lets :class:`publisher.store.articles.Articles` answer most questions of a large publish from
+memory.
 """
 
 from __future__ import annotations
@@ -146,19 +146,6 @@ def free_uid(lookup: Lookup, wanted: str) -> str:
         number += 1
         candidate = f"{wanted}-{number}"
     return candidate
-
-
-@dataclass
-class Pending:
-    """Rows waiting to be written in batches: executemany is far cheaper than a call per row."""
-
-    articles: list[tuple[dict[str, Any], tuple[str, ...]]] = field(default_factory=list)
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    backlog: set[tuple[str, str]] = field(default_factory=set)
-
-    def __bool__(self) -> bool:
-        return bool(self.articles or self.files or self.outputs or self.backlog)
 
 
 BacklogKind = Literal["article", "gone", "tag", "year"]

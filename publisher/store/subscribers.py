@@ -1,7 +1,9 @@
-"""The subscribers' side of the outbox: who receives which digest, and how they got there.
+"""Subscribers: who receives which digest, and how they got there.
 
 Operators add and import readers; readers subscribe (double opt-in), confirm, choose their
-digests and unsubscribe. Like the rest of the outbox, each method is one short transaction.
+digests and unsubscribe. A room of the :class:`publisher.store.outbox.Outbox`, beside the
+issues and deliveries that go to them; like the rest of it, each method is one short
+transaction.
 """
 
 from __future__ import annotations
@@ -64,13 +66,23 @@ def _set_digests(conn: Connection, choices: dict[int, set[str]]) -> None:
         conn.execute(insert(subscriptions), rows)
 
 
-class Readers:
+def audience(digest: str) -> Any:
+    """The active subscribers of ``digest``, by id: whom an issue opened now goes to."""
+    return (
+        select(subscribers)
+        .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
+        .where(subscriptions.c.digest == digest, subscribers.c.status == "active")
+        .order_by(subscribers.c.id)
+    )
+
+
+class Subscribers:
     """Subscribers and their digests over the store's engine."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def add_subscribers(
+    def add(
         self, rows: Iterable[tuple[str, Sequence[str]]], status: str, now: datetime
     ) -> Imported:
         """Add or update ``(address, digests)``; adding the same rows twice changes nothing.
@@ -88,25 +100,20 @@ class Readers:
     def _add_batch(
         self, conn: Connection, rows: list[tuple[str, Sequence[str]]], status: str, now: datetime
     ) -> Imported:
+        """One batch of :meth:`add`: the addresses known are looked up with their digests, the
+        ones whose status or digests differ updated, and the rest (``wanted``) inserted."""
         wanted = {address.lower(): (address, set(digests)) for address, digests in rows}
         found = conn.execute(
             select(subscribers.c.id, subscribers.c.address_key, subscribers.c.status).where(
                 subscribers.c.address_key.in_(list(wanted))
             )
         ).all()
-        ids = [row.id for row in found]
-        current: dict[int, set[str]] = {i: set() for i in ids}
-        query = select(subscriptions).where(subscriptions.c.subscriber_id.in_(ids))
-        for subscriber_id, digest in conn.execute(query):
-            current[subscriber_id].add(digest)
+        current = _digests_of(conn, [row.id for row in found])
         refused, changed = [], {}
         for row in found:
             address, digests = wanted.pop(row.address_key)
             if row.status in ("unsubscribed", "bounced"):
-                again = "only the reader can subscribe again"
-                if row.status == "bounced":  # perhaps by the relay's fault, not the mailbox's
-                    again += "; `publisher subscribers reactivate` undoes an issue's bounces"
-                refused.append(f"{address}: {row.status}; {again}")
+                refused.append(_refusal(address, row.status))
             elif current[row.id] != digests or row.status != status:
                 changed[row.id] = digests
         existing = len(changed)
@@ -117,33 +124,10 @@ class Readers:
                 .values(status=status, pending_from=None, updated=now)
             )
         if wanted:  # what is left is new
-            conn.execute(
-                insert(subscribers),
-                [
-                    {
-                        "address": address,
-                        "address_key": key,
-                        "status": status,
-                        "secret": secrets.token_urlsafe(24),
-                        "bounces": 0,
-                        "created": now,
-                        "updated": now,
-                    }
-                    for key, (address, _digests) in wanted.items()
-                ],
-            )
-            made = select(subscribers.c.id, subscribers.c.address_key).where(
-                subscribers.c.address_key.in_(list(wanted))
-            )
-            changed.update({i: wanted[key][1] for i, key in conn.execute(made)})
+            changed.update(_insert_new(conn, wanted, status, now))
         _set_digests(conn, changed)
         unchanged = len(found) - existing - len(refused)
         return Imported(len(wanted), existing, unchanged, tuple(refused))
-
-    @staticmethod
-    def _digests(conn: Connection, subscriber_id: int) -> list[str]:
-        query = select(subscriptions.c.digest).where(subscriptions.c.subscriber_id == subscriber_id)
-        return sorted(conn.execute(query).scalars())
 
     def set_status(self, address: str, status: str, now: datetime) -> bool:
         """Change one subscriber's status; ``False`` when the address is unknown."""
@@ -181,77 +165,16 @@ class Readers:
         """
         key = address.lower()
         with self.engine.begin() as conn:
-            self._expire(conn, now, limits.pending_for)
+            _expire(conn, now, limits.pending_for)
             row = conn.execute(select(subscribers).where(subscribers.c.address_key == key)).first()
-            if row is not None and (
-                row.status not in ("pending", "unsubscribed")
-                or (row.confirm_sent is not None and now - row.confirm_sent < limits.cooldown)
-            ):
+            if not _may_ask(row, now, limits.cooldown) or not limits.admit(conn, address, now):
                 return None
-            if not limits.admit(conn, address, now):
+            subscriber_id = _pend(conn, row, address, now)
+            if subscriber_id is None:  # another request stored it a moment ago
                 return None
-            if row is None:
-                subscriber_id = self._insert_pending(conn, address, now)
-                if subscriber_id is None:  # another request stored it a moment ago
-                    return None
-            else:
-                subscriber_id = row.id  # an unsubscribed reader asking again is pending again
-                was = row.pending_from if row.status == "pending" else row.status
-                conn.execute(
-                    update(subscribers)
-                    .where(subscribers.c.id == subscriber_id)
-                    .values(status="pending", pending_from=was, confirm_sent=now, updated=now)
-                )
             _set_digests(conn, {subscriber_id: set(digests)})
             found = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
             return subscriber_of(found, sorted(set(digests)))
-
-    @staticmethod
-    def _insert_pending(conn: Connection, address: str, now: datetime) -> int | None:
-        """A new pending reader's id; ``None`` when a concurrent request inserted it first."""
-        values = {
-            "address": address,
-            "address_key": address.lower(),
-            "status": "pending",
-            "secret": secrets.token_urlsafe(24),
-            "bounces": 0,
-            "confirm_sent": now,
-            "created": now,
-            "updated": now,
-        }
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        made = (
-            dialect.insert(subscribers)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=[subscribers.c.address_key])
-            .returning(subscribers.c.id)
-        )
-        found = conn.execute(made).scalar()
-        return None if found is None else int(found)
-
-    @staticmethod
-    def _expire(conn: Connection, now: datetime, pending_for: timedelta) -> None:
-        """Requests pending for longer than ``pending_for`` end, :data:`EXPIRE_BATCH` at most: a
-        new address is deleted, a reader who had unsubscribed is unsubscribed again (so an
-        operator's import still cannot re-add them). Their confirmation links expired with them
-        (see :func:`publisher.mail.confirmation.confirm_url`)."""
-        since = func.coalesce(subscribers.c.confirm_sent, subscribers.c.updated)
-        expired = (
-            select(subscribers.c.id, subscribers.c.pending_from)
-            .where(subscribers.c.status == "pending", since < utc(now - pending_for))
-            .limit(EXPIRE_BATCH)
-        )
-        rows = conn.execute(expired).all()
-        gone = [row.id for row in rows if row.pending_from is None]
-        back = [row.id for row in rows if row.pending_from is not None]
-        if gone:
-            conn.execute(delete(subscribers).where(subscribers.c.id.in_(gone)))
-        if back:
-            conn.execute(
-                update(subscribers)
-                .where(subscribers.c.id.in_(back))
-                .values(status=subscribers.c.pending_from, pending_from=None, updated=utc(now))
-            )
 
     def confirm(self, subscriber_id: int, now: datetime) -> bool:
         """The reader confirmed: pending becomes active; ``False`` otherwise. A link from an
@@ -314,7 +237,7 @@ class Readers:
             done = conn.execute(delete(subscribers).where(subscribers.c.address_key == key))
             return bool(done.rowcount)
 
-    def each_subscriber(self, status: str | None = None) -> Iterator[Subscriber]:
+    def each(self, status: str | None = None) -> Iterator[Subscriber]:
         """Every subscriber with their digests, by id, streamed."""
         digests = func.coalesce(
             select(func.aggregate_strings(subscriptions.c.digest, " "))
@@ -333,29 +256,138 @@ class Readers:
             finally:  # a caller that stops early must not leave a server-side cursor open
                 rows.close()
 
-    def subscriber(self, subscriber_id: int) -> Subscriber | None:
+    def get(self, subscriber_id: int) -> Subscriber | None:
         """One subscriber by id, with their digests."""
         with self.engine.connect() as conn:
             row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
-            return None if row is None else subscriber_of(row, self._digests(conn, row.id))
+            if row is None:
+                return None
+            return subscriber_of(row, sorted(_digests_of(conn, [row.id])[row.id]))
 
-    def sample_subscriber(self, digest: str) -> Subscriber | None:
+    def sample(self, digest: str) -> Subscriber | None:
         """The first active subscriber of ``digest``, for previews."""
         with self.engine.connect() as conn:
-            row = conn.execute(self._audience(digest).limit(1)).first()
+            row = conn.execute(audience(digest).limit(1)).first()
             return None if row is None else subscriber_of(row, [digest])
-
-    @staticmethod
-    def _audience(digest: str) -> Any:
-        return (
-            select(subscribers)
-            .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
-            .where(subscriptions.c.digest == digest, subscribers.c.status == "active")
-            .order_by(subscribers.c.id)
-        )
 
     def audience_size(self, digest: str) -> int:
         """How many active subscribers an issue of ``digest`` opened now would go to."""
-        query = select(func.count()).select_from(self._audience(digest).subquery())
+        query = select(func.count()).select_from(audience(digest).subquery())
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+
+def _digests_of(conn: Connection, ids: list[int]) -> dict[int, set[str]]:
+    """The digests each of the subscribers ``ids`` receives."""
+    current: dict[int, set[str]] = {i: set() for i in ids}
+    query = select(subscriptions).where(subscriptions.c.subscriber_id.in_(ids))
+    for subscriber_id, digest in conn.execute(query):
+        current[subscriber_id].add(digest)
+    return current
+
+
+def _refusal(address: str, status: str) -> str:
+    """Why an import leaves an unsubscribed or bounced address as it is, and what can."""
+    again = "only the reader can subscribe again"
+    if status == "bounced":  # perhaps by the relay's fault, not the mailbox's
+        again += "; `publisher subscribers reactivate` undoes an issue's bounces"
+    return f"{address}: {status}; {again}"
+
+
+def _insert_new(
+    conn: Connection, wanted: dict[str, tuple[str, set[str]]], status: str, now: datetime
+) -> dict[int, set[str]]:
+    """Insert the subscribers of ``wanted`` (address key → address, digests); their ids, with
+    the digests each is to receive."""
+    conn.execute(
+        insert(subscribers),
+        [
+            {
+                "address": address,
+                "address_key": key,
+                "status": status,
+                "secret": secrets.token_urlsafe(24),
+                "bounces": 0,
+                "created": now,
+                "updated": now,
+            }
+            for key, (address, _digests) in wanted.items()
+        ],
+    )
+    made = select(subscribers.c.id, subscribers.c.address_key).where(
+        subscribers.c.address_key.in_(list(wanted))
+    )
+    return {i: wanted[key][1] for i, key in conn.execute(made)}
+
+
+def _may_ask(row: Any, now: datetime, cooldown: timedelta) -> bool:
+    """Whether the address of ``row`` (``None``: a new one) may be sent a confirmation now: it
+    is new, pending or unsubscribed, and its last confirmation is ``cooldown`` old."""
+    if row is None:
+        return True
+    if row.status not in ("pending", "unsubscribed"):
+        return False
+    return row.confirm_sent is None or now - row.confirm_sent >= cooldown
+
+
+def _pend(conn: Connection, row: Any, address: str, now: datetime) -> int | None:
+    """Make the reader of ``row`` (``None``: a new address) pending, confirmation sent now; its
+    id, or ``None`` when a concurrent request stored the new address first."""
+    if row is None:
+        return _insert_pending(conn, address, now)
+    # An unsubscribed reader asking again is pending again, and goes back to unsubscribed if
+    # the request expires.
+    was = row.pending_from if row.status == "pending" else row.status
+    conn.execute(
+        update(subscribers)
+        .where(subscribers.c.id == row.id)
+        .values(status="pending", pending_from=was, confirm_sent=now, updated=now)
+    )
+    return int(row.id)
+
+
+def _insert_pending(conn: Connection, address: str, now: datetime) -> int | None:
+    """A new pending reader's id; ``None`` when a concurrent request inserted it first."""
+    values = {
+        "address": address,
+        "address_key": address.lower(),
+        "status": "pending",
+        "secret": secrets.token_urlsafe(24),
+        "bounces": 0,
+        "confirm_sent": now,
+        "created": now,
+        "updated": now,
+    }
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    made = (
+        dialect.insert(subscribers)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[subscribers.c.address_key])
+        .returning(subscribers.c.id)
+    )
+    found = conn.execute(made).scalar()
+    return None if found is None else int(found)
+
+
+def _expire(conn: Connection, now: datetime, pending_for: timedelta) -> None:
+    """Requests pending for longer than ``pending_for`` end, :data:`EXPIRE_BATCH` at most: a
+    new address is deleted, a reader who had unsubscribed is unsubscribed again (so an
+    operator's import still cannot re-add them). Their confirmation links expired with them
+    (see :func:`publisher.mail.confirmation.confirm_url`)."""
+    since = func.coalesce(subscribers.c.confirm_sent, subscribers.c.updated)
+    expired = (
+        select(subscribers.c.id, subscribers.c.pending_from)
+        .where(subscribers.c.status == "pending", since < utc(now - pending_for))
+        .limit(EXPIRE_BATCH)
+    )
+    rows = conn.execute(expired).all()
+    gone = [row.id for row in rows if row.pending_from is None]
+    back = [row.id for row in rows if row.pending_from is not None]
+    if gone:
+        conn.execute(delete(subscribers).where(subscribers.c.id.in_(gone)))
+    if back:
+        conn.execute(
+            update(subscribers)
+            .where(subscribers.c.id.in_(back))
+            .values(status=subscribers.c.pending_from, pending_from=None, updated=utc(now))
+        )

@@ -1,8 +1,8 @@
 """What the outbox holds, for the operator: rows by state, the relays' state, and why rows wait
 or failed — grouped by the relay's reply, so a thousand refusals read as one line.
 
-Read-only SQL beside :mod:`publisher.store.outbox`; ``publisher outbox``, ``/api/status`` and the
-metrics read it.
+Read-only SQL beside :mod:`publisher.store.deliveries`; ``publisher outbox`` reads it, and
+``/api/status`` and the metrics through :class:`publisher.store.status.Status`.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from collections import deque
 import pytest
 
 from publisher.service.logs import configure
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.text import shown
 from tests.cli.test_cli import _run
 from tests.conftest import NOW, Project
@@ -93,7 +93,7 @@ def test_a_stored_address_is_listed_escaped_one_line_per_subscriber(project: Pro
     project.publish()
     store = Store.open(project.settings().database_url)
     try:  # as a store written before addresses were checked could hold them
-        Outbox(store.engine).add_subscribers([(a, ["daily"]) for a in addresses], "active", NOW)
+        Outbox(store.engine).subscribers.add([(a, ["daily"]) for a in addresses], "active", NOW)
     finally:
         store.close()
     listed = _run(project, "subscribers", "list")

@@ -21,8 +21,8 @@ from publisher.mail.confirmation import confirmation
 from publisher.mail.messages import Letter, Links
 from publisher.models import Issue, Subscriber
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import NOW, Project
 from tests.smtpserver import MailServer
 from tests.sockets import client, served
@@ -67,7 +67,7 @@ def test_the_findings_payloads_are_refused_with_422_and_nothing_is_stored_or_mai
     for address, answer in answers.items():
         assert answer.status == 422, address
         assert "does not look like an email address" in answer.text
-    assert list(outbox.each_subscriber()) == [] and mail_server.received == []
+    assert list(outbox.subscribers.each()) == [] and mail_server.received == []
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_the_normalised_form_is_stored_and_the_mail_goes_to_its_one_mailbox(
     settings, outbox = signup
     with served(settings) as port, client(port, settings) as browser:
         assert browser.subscribe(given_address).status == 200
-    assert [s.address for s in outbox.each_subscriber()] == [stored]
+    assert [s.address for s in outbox.subscribers.each()] == [stored]
     [received] = mail_server.received
     assert received.recipients == [to]
     assert f"\r\nTo: {to}\r\n".encode() in received.data  # UTF-8 only in a local part

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from publisher.mail.issues import find_digest, open_issue
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.store.schema import subscribers
 from tests.conftest import NOW, Project
 from tests.outboxes import drain_process, subscribe_many
@@ -57,7 +57,7 @@ def test_a_sender_killed_mid_issue_loses_nothing_and_repeats_at_most_what_was_in
         sender.communicate()
         at_kill = len(mail_server.received)
         assert RECIPIENTS // 4 <= at_kill < RECIPIENTS, "the kill came too late to test anything"
-        counts = outbox.counts()
+        counts = outbox.deliveries.counts()
         assert counts["sending"] > 0  # claims the dead sender held
 
         time.sleep(LEASE + 0.5)  # its leases run out
@@ -73,7 +73,7 @@ def test_a_sender_killed_mid_issue_loses_nothing_and_repeats_at_most_what_was_in
         for r in mail_server.received:
             ids.setdefault(r.recipients[0], set()).add(r.message()["Message-ID"])
         assert all(len(found) == 1 for found in ids.values())
-        assert outbox.counts() == {
+        assert outbox.deliveries.counts() == {
             "queued": 0,
             "sending": 0,
             "sent": RECIPIENTS,
@@ -109,6 +109,6 @@ def test_two_senders_at_once_send_each_message_once(
             assert sender.returncode == 0, err.decode()
         received = Counter(r.recipients[0] for r in mail_server.received)
         assert len(received) == 1000 and set(received.values()) == {1}
-        assert outbox.counts()["sent"] == 1000
+        assert outbox.deliveries.counts()["sent"] == 1000
     finally:
         store.close()

@@ -99,7 +99,7 @@ def test_a_drain_stopped_by_a_signal_records_what_it_sent_and_gives_the_rest_bac
     sender.send_signal(signum)
     _out, err = sender.communicate(timeout=60)
     assert sender.returncode == 128 + signum, err.decode()
-    counts = box.outbox.counts()
+    counts = box.outbox.deliveries.counts()
     assert counts["sending"] == 0  # nothing left claimed
     received = box.received()
     assert counts["sent"] == len(received) == sum(received.values())  # all recorded, none twice
@@ -148,7 +148,7 @@ def test_a_drain_right_after_a_crash_says_what_waits_for_its_lease(
     sender.communicate()
     again = drain_process(box.project)
     out, _err = again.communicate(timeout=120)
-    waiting = box.outbox.counts()["sending"]
+    waiting = box.outbox.deliveries.counts()["sending"]
     assert waiting > 0
     assert (
         f"waiting: {waiting:,} messages claimed by another sender (or one that stopped)"

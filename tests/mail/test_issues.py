@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from publisher.mail.issues import find_digest, open_due, open_issue
 from publisher.mail.planning import select as select_articles
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
-from publisher.store.outbox import Outbox, Stamp
+from publisher.store.issues import Stamp
+from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.store.schema import issues
 from tests.conftest import BERLIN, NOW, Project
 
@@ -45,7 +46,7 @@ def outbox(db_project: Project) -> Iterator[Outbox]:
     store = Store.open(db_project.settings().database_url)
     try:
         found = Outbox(store.engine)
-        found.add_subscribers([("ada@example.com", ["daily", "nightly"])], "active", NOW)
+        found.subscribers.add([("ada@example.com", ["daily", "nightly"])], "active", NOW)
         yield found
     finally:
         store.close()

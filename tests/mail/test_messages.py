@@ -23,8 +23,8 @@ from publisher.mail.messages import FIELDS, Letter, Links, placeholder
 from publisher.mail.tokens import sign, token, verify
 from publisher.models import Issue, Subscriber
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import NOW, Project
 
 GOLDEN = Path(__file__).parents[1] / "golden"
@@ -56,8 +56,8 @@ def _digest_issue(project: Project, name: str) -> tuple[Settings, Issue]:
     store = Store.open(settings.database_url)
     try:
         outbox = Outbox(store.engine)
-        uids = [stamp.uid for stamp in sorted(outbox.published(NOW))]
-        articles = outbox.articles(uids)
+        uids = [stamp.uid for stamp in sorted(outbox.issues.published(NOW))]
+        articles = outbox.issues.articles(uids)
     finally:
         store.close()
     digest = find_digest(settings, name)
@@ -183,7 +183,7 @@ def test_a_large_full_text_issue_falls_back_to_excerpts(project: Project) -> Non
     store = Store.open(settings.database_url)
     try:
         outbox = Outbox(store.engine)
-        articles = outbox.articles([s.uid for s in sorted(outbox.published(NOW))])
+        articles = outbox.issues.articles([s.uid for s in sorted(outbox.issues.published(NOW))])
     finally:
         store.close()
     env = environment_for(settings)

@@ -55,9 +55,9 @@ def test_a_sender_refused_at_mail_from_for_three_issues_bounces_nobody(
         report = _drain(box, timedelta(days=number, minutes=30))
         assert report.relay is not None and report.relay.state == "refusing"
         assert report.failed == 0 and REFUSED in report.relay.reply
-    statuses = {s.status for s in box.outbox.each_subscriber()}
+    statuses = {s.status for s in box.outbox.subscribers.each()}
     assert statuses == {"active"}  # nobody bounced
-    counts = box.outbox.counts()
+    counts = box.outbox.deliveries.counts()
     assert counts["queued"] == 600 and counts["failed"] == 0
     assert all(row["attempts"] == 0 for row in box.rows())  # no try spent
     # The operator sees it, and `drain` says so and fails.
@@ -94,7 +94,7 @@ def test_a_relay_down_then_up_delivers_everything_and_spends_no_try(
     for minutes in (2, 5, 30, 120, 180):
         later = _drain(box, timedelta(minutes=minutes))
         assert later.relay is not None and later.done == 0
-    counts = box.outbox.counts()
+    counts = box.outbox.deliveries.counts()
     assert counts["queued"] == 1000 and counts["failed"] == 0
     # Status and metrics of any process say it.
     with TestClient(create_app(box.project.settings())) as client:
@@ -123,7 +123,7 @@ def test_readers_bounced_by_an_issue_can_be_reactivated(
     assert "subscribers reactivate" in again.stdout  # the hint names the undo
     done = _run(box.project, "subscribers", "reactivate", "--issue", str(issue_id))
     assert done.returncode == 0 and "reactivated: 3" in done.stdout
-    assert {s.status for s in box.outbox.each_subscriber()} == {"active"}
+    assert {s.status for s in box.outbox.subscribers.each()} == {"active"}
     none = _run(box.project, "subscribers", "reactivate", "--issue", str(issue_id))
     assert "reactivated: 0" in none.stdout
     missing = _run(box.project, "subscribers", "reactivate")
@@ -144,4 +144,4 @@ def test_one_recipient_refused_by_policy_cannot_stop_everyone_else(
     assert len(delivered) == 19 and refused not in delivered
     rows = {r["state"] for r in box.rows()}
     assert rows == {"sent", "failed"}
-    assert {s.status for s in box.outbox.each_subscriber()} == {"active"}
+    assert {s.status for s in box.outbox.subscribers.each()} == {"active"}

@@ -23,8 +23,8 @@ from publisher.mail.policy import DrainReport
 from publisher.mail.sender import RateLimit, drain
 from publisher.models import Issue
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.text import visible_text
 from tests.conftest import NOW, Project
 from tests.smtpserver import DROP, MailServer
@@ -45,7 +45,7 @@ class Mailing:
         return self.project.settings()
 
     def subscribe(self, *addresses: str) -> None:
-        self.outbox.add_subscribers([(a, ["daily"]) for a in addresses], "active", NOW)
+        self.outbox.subscribers.add([(a, ["daily"]) for a in addresses], "active", NOW)
 
     def open(self, digest: str = "daily") -> Issue:
         settings = self.settings
@@ -88,7 +88,7 @@ def test_each_subscriber_gets_one_multipart_digest_with_every_attribution_in_bot
     assert (report.sent, report.failed, report.retrying) == (3, 0, 0)
     received = mailing.server.received
     assert sorted(r.recipients[0] for r in received) == sorted(READERS)
-    articles = mailing.outbox.articles(sorted(mailing.outbox.ledger("daily")[1]))
+    articles = mailing.outbox.issues.articles(sorted(mailing.outbox.issues.ledger("daily")[1]))
     assert len(articles) == 4
     for envelope in received:
         assert envelope.sender == "digests@harbornotes.example"
@@ -117,7 +117,7 @@ def test_each_subscriber_gets_one_multipart_digest_with_every_attribution_in_bot
         assert message["List-Id"] == "Harbor Notes daily <daily.harbornotes.example>"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert "mailto:digests@harbornotes.example" in message["List-Unsubscribe"]
-    assert mailing.outbox.counts()["sent"] == 3
+    assert mailing.outbox.deliveries.counts()["sent"] == 3
     assert len({r.message()["Message-ID"] for r in received}) == 3
 
 
@@ -132,7 +132,7 @@ def test_an_issue_carries_each_article_once_and_the_same_slot_opens_once(
     )
     assert again.issue is None  # nothing new, and the slot is taken either way
     assert first.recipients == 3
-    assert mailing.outbox.counts()["queued"] == 3
+    assert mailing.outbox.deliveries.counts()["queued"] == 3
 
 
 @pytest.mark.parametrize(
@@ -206,8 +206,8 @@ def test_no_reply_after_the_final_dot_is_possibly_delivered_not_failed(mailing: 
     assert row["last_reply"] == "no reply within 0.5 s after the message was sent (at message)"
     mailing.server.script.data_delay = 0.0
     assert mailing.drain(later=timedelta(minutes=3)).done == 0  # never sent again on its own
-    assert mailing.outbox.retry_failed(NOW) == 0  # --retry-failed leaves it alone
-    assert mailing.outbox.retry_failed(NOW, possibly_delivered=True) == 1  # unless asked
+    assert mailing.outbox.deliveries.retry_failed(NOW) == 0  # --retry-failed leaves it alone
+    assert mailing.outbox.deliveries.retry_failed(NOW, possibly_delivered=True) == 1  # unless asked
     assert mailing.drain(later=timedelta(minutes=4)).sent == 1
 
 
@@ -239,7 +239,7 @@ def test_a_permanent_refusal_fails_at_once_and_bounces_the_subscriber(mailing: M
     assert rows[READERS[2]]["state"] == "failed"
     assert rows[READERS[2]]["attempts"] == 1
     assert rows[READERS[2]]["last_reply"] == "550 5.1.1 no such user (at rcpt)"
-    statuses = {s.address: s.status for s in mailing.outbox.each_subscriber()}
+    statuses = {s.address: s.status for s in mailing.outbox.subscribers.each()}
     assert statuses[READERS[2]] == "bounced"
     assert statuses[READERS[0]] == "active"
     from publisher.store.tally import tally
@@ -259,7 +259,7 @@ def test_a_policy_refusal_after_the_message_is_not_the_readers_fault(mailing: Ma
     assert report.failed == 0 and report.relay is not None
     assert report.relay.state == "refusing"
     assert deliveries(mailing)[0]["state"] == "queued"
-    statuses = {s.address: s.status for s in mailing.outbox.each_subscriber()}
+    statuses = {s.address: s.status for s in mailing.outbox.subscribers.each()}
     assert statuses[READERS[0]] == "active"
 
 
@@ -273,9 +273,9 @@ def test_temporary_failures_give_up_after_max_attempts(mailing: Mailing) -> None
     row = deliveries(mailing)[0]
     assert row["state"] == "failed" and row["attempts"] == 3
     assert row["last_reply"].startswith("gave up after 3 tries: 451 4.7.1 later")
-    assert mailing.outbox.retry_failed(NOW) == 1
+    assert mailing.outbox.deliveries.retry_failed(NOW) == 1
     mailing.drain()
-    assert mailing.outbox.counts()["sent"] == 1
+    assert mailing.outbox.deliveries.counts()["sent"] == 1
 
 
 def test_backoff_leaves_a_retry_queued_for_later(mailing: Mailing) -> None:
@@ -285,18 +285,18 @@ def test_backoff_leaves_a_retry_queued_for_later(mailing: Mailing) -> None:
     mailing.server.script.rcpt[READERS[0]] = deque(["451 4.7.1 later"])
     report = mailing.drain()
     assert report.retrying == 1 and report.sent == 0
-    next_due = mailing.outbox.next_due()
+    next_due = mailing.outbox.deliveries.next_due()
     assert next_due == NOW + timedelta(minutes=1, seconds=60)
 
 
 def test_unsubscribing_after_the_issue_opened_stops_the_message(mailing: Mailing) -> None:
     mailing.subscribe(*READERS)
     mailing.open()
-    mailing.outbox.set_status(READERS[0], "unsubscribed", NOW)
+    mailing.outbox.subscribers.set_status(READERS[0], "unsubscribed", NOW)
     report = mailing.drain()
     assert report.sent == 2
     assert READERS[0] not in [r.recipients[0] for r in mailing.server.received]
-    assert mailing.outbox.counts()["cancelled"] == 1
+    assert mailing.outbox.deliveries.counts()["cancelled"] == 1
 
 
 def test_connections_are_bounded_and_reused(mailing: Mailing) -> None:
@@ -391,7 +391,7 @@ def test_a_stop_finishes_sends_under_way_and_releases_the_rest(mailing: Mailing)
         assert 0 < report.sent < 40
 
     asyncio.run(stop_soon())
-    counts = mailing.outbox.counts()
+    counts = mailing.outbox.deliveries.counts()
     assert counts["sending"] == 0  # nothing left claimed
     assert counts["sent"] == len(mailing.server.received)  # nothing marked sent that was not
     assert counts["sent"] + counts["queued"] == 40
@@ -418,7 +418,7 @@ def test_a_non_ascii_address_goes_with_smtputf8_or_fails_at_once_blaming_nobody(
         else:
             assert (report.sent, report.failed, report.bounced, report.retrying) == (1, 1, 0, 0)
             assert "SMTPUTF8" in report.failures[0]
-        statuses = {s.status for s in mailing.outbox.each_subscriber()}
+        statuses = {s.status for s in mailing.outbox.subscribers.each()}
         assert statuses == {"active"}  # nobody's mailbox was at fault
         store.close()
     finally:

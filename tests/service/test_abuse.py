@@ -21,9 +21,9 @@ from publisher.addresses import mailbox_key
 from publisher.config.forms import parse_proxies
 from publisher.errors import ConfigError
 from publisher.mail.confirmation import confirm_url
-from publisher.store.articles import Store
 from publisher.store.limits import PURGE_BATCH, Limits, Rule, client_address, hit, purge
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.store.schema import limits
 from tests.conftest import NOW, Project
 from tests.smtpserver import MailServer
@@ -151,11 +151,13 @@ def test_the_site_limit_stops_confirmations_to_every_mailbox_and_stores_nothing(
     project, outbox = site
     project.environ["PUBLISHER_WEB__CONFIRMATIONS_PER_HOUR"] = "2"
     rules = _limits(project, outbox)
-    asked = [outbox.request(f"r{n}@example.org", ["daily"], NOW, rules) for n in range(4)]
+    asked = [
+        outbox.subscribers.request(f"r{n}@example.org", ["daily"], NOW, rules) for n in range(4)
+    ]
     assert [reader is not None for reader in asked] == [True, True, False, False]
-    assert [s.address for s in outbox.each_subscriber()] == ["r0@example.org", "r1@example.org"]
+    assert [s.address for s in outbox.subscribers.each()] == ["r0@example.org", "r1@example.org"]
     later = NOW + timedelta(hours=1)
-    assert outbox.request("r3@example.org", ["daily"], later, rules) is not None
+    assert outbox.subscribers.request("r3@example.org", ["daily"], later, rules) is not None
 
 
 # -- over the socket -----------------------------------------------------------------------
@@ -178,7 +180,7 @@ def test_a_thousand_subscribes_for_one_mailbox_send_at_most_its_share(
     assert len(mail_server.received) == share
     recipients = {mailbox_key(r.recipients[0]) for r in mail_server.received}
     assert recipients == {"victim@example.org"}
-    assert len(list(outbox.each_subscriber())) == share  # nothing stored for the refused ones
+    assert len(list(outbox.subscribers.each())) == share  # nothing stored for the refused ones
 
 
 def test_a_client_over_its_limit_gets_429_while_another_still_gets_through(
@@ -232,12 +234,16 @@ def test_expired_pending_requests_are_purged_and_their_links_stop_working(
     settings = project.settings()
     rules = _limits(project, outbox)
     now = datetime.now(UTC)  # the web process's own clock
-    old = outbox.request("old@example.org", ["daily"], now - timedelta(hours=2), rules)
-    outbox.add_subscribers([("back@example.org", ["daily"])], "active", now - timedelta(days=9))
-    (back,) = [s for s in outbox.each_subscriber() if s.address == "back@example.org"]
-    outbox.unsubscribe(back.id, now - timedelta(days=3))
-    asked = outbox.request("back@example.org", ["weekly"], now - timedelta(hours=2), rules)
-    fresh = outbox.request("fresh@example.org", ["daily"], now - timedelta(minutes=10), rules)
+    old = outbox.subscribers.request("old@example.org", ["daily"], now - timedelta(hours=2), rules)
+    outbox.subscribers.add([("back@example.org", ["daily"])], "active", now - timedelta(days=9))
+    (back,) = [s for s in outbox.subscribers.each() if s.address == "back@example.org"]
+    outbox.subscribers.unsubscribe(back.id, now - timedelta(days=3))
+    asked = outbox.subscribers.request(
+        "back@example.org", ["weekly"], now - timedelta(hours=2), rules
+    )
+    fresh = outbox.subscribers.request(
+        "fresh@example.org", ["daily"], now - timedelta(minutes=10), rules
+    )
     assert old is not None and asked is not None and fresh is not None
     links = {
         reader.address: confirm_url(settings, reader, when).removeprefix(settings.site.base_url)
@@ -254,7 +260,7 @@ def test_expired_pending_requests_are_purged_and_their_links_stop_working(
         works = browser.form(f"/{links['fresh@example.org']}", {})
     assert expired.status == 400 and gone.status == 400
     assert works.status == 200
-    states = {s.address: s.status for s in outbox.each_subscriber()}
+    states = {s.address: s.status for s in outbox.subscribers.each()}
     assert states == {
         "back@example.org": "unsubscribed",  # as before it asked: never re-added by an import
         "fresh@example.org": "active",
@@ -272,7 +278,7 @@ def test_head_subscribe_never_subscribes(
         form = browser.request("GET", "/subscribe")
     assert answer.status == 200 and answer.body == b""
     assert form.status == 200
-    assert list(outbox.each_subscriber()) == [] and mail_server.received == []
+    assert list(outbox.subscribers.each()) == [] and mail_server.received == []
 
 
 def test_a_mailbox_over_its_share_gets_no_confirmation_and_nothing_is_stored(
@@ -280,9 +286,11 @@ def test_a_mailbox_over_its_share_gets_no_confirmation_and_nothing_is_stored(
 ) -> None:
     project, outbox = site
     rules = Limits(outbox.engine, replace(project.settings().web, confirmations_per_mailbox=1))
-    assert outbox.request("x+1@example.org", ["daily"], NOW, rules) is not None
-    assert outbox.request("X+2@Example.org", ["daily"], NOW, rules) is None
-    assert outbox.request("y@example.org", ["daily"], NOW, rules) is not None  # another mailbox
-    assert [s.address for s in outbox.each_subscriber()] == ["x+1@example.org", "y@example.org"]
+    assert outbox.subscribers.request("x+1@example.org", ["daily"], NOW, rules) is not None
+    assert outbox.subscribers.request("X+2@Example.org", ["daily"], NOW, rules) is None
+    assert (
+        outbox.subscribers.request("y@example.org", ["daily"], NOW, rules) is not None
+    )  # another mailbox
+    assert [s.address for s in outbox.subscribers.each()] == ["x+1@example.org", "y@example.org"]
     tomorrow = NOW + timedelta(days=1)
-    assert outbox.request("x+2@example.org", ["daily"], tomorrow, rules) is not None
+    assert outbox.subscribers.request("x+2@example.org", ["daily"], tomorrow, rules) is not None

@@ -17,8 +17,8 @@ import pytest
 from publisher.mail.issues import find_digest, open_issue
 from publisher.mail.sender import letter_for
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.text import visible_text
 from tests.conftest import IN_CI, NOW, Project
 from tests.smtpserver import MailServer, free_port
@@ -114,11 +114,11 @@ def test_subscribe_confirm_and_unsubscribe_in_a_browser(
     link = re.search(r"(http://127\.0\.0\.1:\d+/confirm/\S+)", body)
     assert link is not None, body
     browser.get(link.group(1))
-    (reader,) = outbox.each_subscriber()
+    (reader,) = outbox.subscribers.each()
     assert reader.status == "pending"  # opening the link confirms nothing
     browser.find_element(By.ID, "confirm").click()
     assert "is subscribed" in _after_click(browser, By.ID, "confirmed")
-    (reader,) = outbox.each_subscriber()
+    (reader,) = outbox.subscribers.each()
     assert reader.status == "active"
 
     settings = project.settings()
@@ -129,10 +129,10 @@ def test_subscribe_confirm_and_unsubscribe_in_a_browser(
     unsubscribe = re.search(r'href="([^"]+/unsubscribe/[^"]+)"', html)
     assert unsubscribe is not None
     browser.get(unsubscribe.group(1))
-    assert outbox.subscriber(reader.id).status == "active"  # type: ignore[union-attr]
+    assert outbox.subscribers.get(reader.id).status == "active"  # type: ignore[union-attr]
     browser.find_element(By.TAG_NAME, "button").click()
     assert "will receive no more digests" in _after_click(browser, By.ID, "unsubscribed")
-    assert outbox.subscriber(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
+    assert outbox.subscribers.get(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
 
 
 def test_article_pages_show_provenance_and_run_no_injected_script(
@@ -144,7 +144,7 @@ def test_article_pages_show_provenance_and_run_no_injected_script(
 
     assert isinstance(browser, WebDriver)
     base, _project, outbox = served
-    for article in outbox.articles([s.uid for s in outbox.published(NOW)]):
+    for article in outbox.issues.articles([s.uid for s in outbox.issues.published(NOW)]):
         browser.get(f"{base}articles/{article.slug}.html")
         shown = " ".join(browser.find_element(By.TAG_NAME, "article").text.split())
         for needed in (article.attribution, *article.disclaimer):

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from publisher.mail.tokens import token
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import NOW, Project
 from tests.services import fast, fetch, serve, until, wait_until_up
 from tests.smtpserver import free_port
@@ -51,8 +51,8 @@ def test_with_the_database_gone_every_route_answers_503_with_the_reason(
     project.publish()
     store = Store.open(project.settings().database_url)
     outbox = Outbox(store.engine)
-    outbox.add_subscribers([("ada@example.com", ["daily"])], "active", NOW)
-    (reader,) = outbox.each_subscriber()
+    outbox.subscribers.add([("ada@example.com", ["daily"])], "active", NOW)
+    (reader,) = outbox.subscribers.each()
     store.close()
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -35,10 +35,10 @@ from publisher.mail.tokens import form_token, token
 from publisher.models import Subscriber
 from publisher.service.guard import HeaderDeadline, style_hashes
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.limits import Limits
 from publisher.store.meta import form_key
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import IN_CI, NOW, Project
 from tests.forms import form_token as token_in
 from tests.served import (
@@ -101,20 +101,20 @@ class Site:
         return call(self.port, "POST", path, body, sent | (headers or {}))
 
     def reader(self, address: str = "ada@example.com") -> Subscriber:
-        self.outbox.add_subscribers([(address, ["daily", "weekly"])], "active", NOW)
-        (found,) = [s for s in self.outbox.each_subscriber() if s.address == address]
+        self.outbox.subscribers.add([(address, ["daily", "weekly"])], "active", NOW)
+        (found,) = [s for s in self.outbox.subscribers.each() if s.address == address]
         return found
 
     def pending(self, address: str, when: datetime) -> tuple[Subscriber, str]:
         """A reader who asked to subscribe at ``when``, and the path of that mail's link."""
         limits = Limits(self.outbox.engine, self.settings.web)
-        reader = self.outbox.request(address, ["daily"], when, limits)
+        reader = self.outbox.subscribers.request(address, ["daily"], when, limits)
         assert reader is not None
         url = confirm_url(self.settings, reader, when)
         return reader, url.removeprefix(self.settings.site.base_url.rstrip("/"))
 
     def status(self, reader: Subscriber) -> str:
-        found = self.outbox.subscriber(reader.id)
+        found = self.outbox.subscribers.get(reader.id)
         assert found is not None
         return found.status
 
@@ -161,12 +161,12 @@ def _forms(site: Site) -> dict[str, tuple[str, dict[str, Any], Callable[[], obje
         "subscribe": (
             "/subscribe",
             {"email": "bo@example.net"},
-            lambda: sorted(s.address for s in site.outbox.each_subscriber()),
+            lambda: sorted(s.address for s in site.outbox.subscribers.each()),
         ),
         "manage": (
             f"/manage/{token(reader, 'manage')}",
             {"digest": "weekly"},
-            lambda: site.outbox.subscriber(reader.id),
+            lambda: site.outbox.subscribers.get(reader.id),
         ),
         "confirm": (confirm, {}, lambda: site.status(pending)),
     }
@@ -229,7 +229,7 @@ def test_a_post_from_the_sites_own_pages_needs_only_its_origin_or_referer(start:
         (None, {"Referer": f"{site.base}{path}"}),  # no Origin: the Referer decides
     ]:
         assert site.post(path, {"digest": "daily"}, origin, headers=headers).status == 200
-        assert site.outbox.subscriber(reader.id).digests == ("daily",)  # type: ignore[union-attr]
+        assert site.outbox.subscribers.get(reader.id).digests == ("daily",)  # type: ignore[union-attr]
         assert site.post(path, {"digest": "weekly"}, origin, headers=headers).status == 200
 
 
@@ -297,7 +297,7 @@ def test_a_body_over_the_limit_gets_413_before_it_is_read(start: Start, path: st
     assert status_of(answer) == 413, answer[:300]
     head = answer.split(b"\r\n\r\n", 1)[0].lower()
     assert b"connection: close" in head and b"content-security-policy" in head
-    assert [s.address for s in site.outbox.each_subscriber()] == ["ada@example.com"]
+    assert [s.address for s in site.outbox.subscribers.each()] == ["ada@example.com"]
     assert site.status(reader) == "active" and site.mail.received == []
 
 
@@ -320,7 +320,7 @@ def test_a_chunked_body_stops_being_read_at_the_limit(start: Start) -> None:
             for _ in range(BIG // len(chunk)):
                 conn.sendall(chunk)
     assert sent < BIG // 10  # it answered near the limit, not at the end of the body
-    assert list(site.outbox.each_subscriber()) == [] and site.mail.received == []
+    assert list(site.outbox.subscribers.each()) == [] and site.mail.received == []
 
 
 def test_a_form_with_a_file_or_too_many_fields_is_refused(start: Start) -> None:
@@ -341,7 +341,7 @@ def test_a_form_with_a_file_or_too_many_fields_is_refused(start: Start) -> None:
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Origin": site.own}
     filed = call(site.port, "POST", "/subscribe", upload.encode(), headers)
     assert filed.status == 400 and "Too many files" in filed.text
-    assert list(site.outbox.each_subscriber()) == [] and site.mail.received == []
+    assert list(site.outbox.subscribers.each()) == [] and site.mail.received == []
 
 
 def _closed_within(conn: socket.socket, seconds: float) -> float:
@@ -420,7 +420,7 @@ def _every_answer(site: Site) -> Iterator[tuple[str, Answer]]:
     and every refusal, the API and the operators' endpoints."""
     store = Store.open(site.settings.database_url)
     try:
-        outputs = sorted(store.output_hashes())
+        outputs = sorted(store.outputs.hashes())
     finally:
         store.close()
     assert len(outputs) > 10
@@ -569,9 +569,9 @@ def test_head_with_a_body_changes_nothing(start: Start) -> None:
         body, headers = form(fields)
         answer = call(site.port, "HEAD", path, body, headers | {"Origin": site.own})
         assert answer.status < 500 and answer.body == b"", path
-    assert site.outbox.subscriber(reader.id).digests == ("daily", "weekly")  # type: ignore[union-attr]
+    assert site.outbox.subscribers.get(reader.id).digests == ("daily", "weekly")  # type: ignore[union-attr]
     assert (site.status(reader), site.status(pending)) == ("active", "pending")
-    assert len(list(site.outbox.each_subscriber())) == 2 and site.mail.received == []
+    assert len(list(site.outbox.subscribers.each())) == 2 and site.mail.received == []
 
 
 def test_a_link_from_an_older_confirmation_mail_stops_working_once_a_newer_one_was_sent(
@@ -599,7 +599,7 @@ def test_a_confirmation_link_does_not_bring_back_a_reader_who_unsubscribed(
     page_token = token_in(site.get(link).text)
     assert site.post(link).status == 200 and site.status(reader) == "active"
     assert site.get(link).status == 200  # a second look says it is done; nothing changes
-    site.outbox.unsubscribe(reader.id, datetime.now(UTC))
+    site.outbox.subscribers.unsubscribe(reader.id, datetime.now(UTC))
     assert site.get(link).status == 400
     refused = site.post(link, csrf=page_token)
     assert refused.status == 400 and "not valid" in refused.text

@@ -15,8 +15,9 @@ from datetime import datetime
 
 from publisher.service.schedule import jobs, next_runs
 from publisher.service.worker import Worker
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
+from publisher.store.status import Status
 from tests.cli.test_cli import _run
 from tests.conftest import BERLIN, NOW, Project, clean_environ
 from tests.smtpserver import MailServer, free_port
@@ -96,7 +97,7 @@ def test_jobs_come_from_the_config_with_an_explicit_grace(project: Project) -> N
         assert defaults == {"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
         assert [job.id for job in scheduler.get_jobs()] == [j.id for j in jobs(settings)]
     finally:
-        worker.store.close()
+        worker.engine.dispose()
 
 
 def test_the_worker_opens_the_due_issue_once_and_sends_it(
@@ -106,7 +107,7 @@ def test_the_worker_opens_the_due_issue_once_and_sends_it(
     project.environ["PUBLISHER_WORKER__WATCH"] = "false"
     settings = project.settings()
     store = Store.open(settings.database_url)
-    Outbox(store.engine).add_subscribers([("ada@example.com", ["daily"])], "active", NOW)
+    Outbox(store.engine).subscribers.add([("ada@example.com", ["daily"])], "active", NOW)
     store.close()
     clock = lambda: datetime(2026, 3, 30, 7, 5, tzinfo=BERLIN)  # noqa: E731 (five past the slot)
 
@@ -124,7 +125,7 @@ def test_the_worker_opens_the_due_issue_once_and_sends_it(
     asyncio.run(run_until_sent())  # a restart in the same slot opens nothing more
     assert [r.recipients for r in mail_server.received] == [["ada@example.com"]]
     store = Store.open(settings.database_url)
-    runs = Outbox(store.engine).last_runs()
+    runs = Status(store.engine).last_runs()
     store.close()
     assert set(runs) == {"publish", "digest:daily", "digest:weekly"}
     assert runs["publish"] == clock()
@@ -144,7 +145,7 @@ def test_only_one_worker_leads_until_it_lets_go(db_project: Project) -> None:
     finally:
         for worker in (first, second):
             worker.leadership.release()
-            worker.store.close()
+            worker.engine.dispose()
 
 
 def test_a_second_worker_only_sends(project: Project, mail_server: MailServer) -> None:
@@ -167,4 +168,4 @@ def test_a_second_worker_only_sends(project: Project, mail_server: MailServer) -
         assert not (project.root / "public").exists()  # the follower published nothing
     finally:
         leader.leadership.release()
-        leader.store.close()
+        leader.engine.dispose()

@@ -19,8 +19,8 @@ import pytest
 
 from publisher.config.settings import Settings
 from publisher.service.worker import Worker
-from publisher.store.articles import Store
-from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
+from publisher.store.status import Status
 from tests.conftest import Project, clean_environ
 from tests.services import Running, fast, fetch, running, until, wait_for, wait_until_up
 from tests.smtpserver import free_port
@@ -36,7 +36,7 @@ def _article(title: str) -> str:
 def _published(settings: Settings, slug: str) -> bool:
     store = Store.open(settings.database_url)
     try:
-        return store.output_head(f"articles/{slug}.html") is not None
+        return store.outputs.head(f"articles/{slug}.html") is not None
     finally:
         store.close()
 
@@ -91,7 +91,7 @@ def test_a_task_that_keeps_failing_makes_healthz_503_and_status_and_metrics_show
     assert any(r.getMessage().startswith("watcher restarts in") for r in caplog.records)
     # A process that stops cleanly takes its task rows with it.
     store = Store.open(settings.database_url)
-    assert Outbox(store.engine).task_health() == []
+    assert Status(store.engine).tasks() == []
     store.close()
 
 
@@ -117,7 +117,7 @@ def test_a_bad_file_at_start_up_does_not_stop_the_worker(db_project: Project) ->
 
     asyncio.run(scenario())
     store = Store.open(settings.database_url)
-    runs = Outbox(store.engine).last_runs()
+    runs = Status(store.engine).last_runs()
     store.close()
     assert {"digest:daily", "digest:weekly"} <= set(runs)
 

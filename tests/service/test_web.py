@@ -19,9 +19,9 @@ from publisher.mail.tokens import confirm_token, sign, token
 from publisher.models import Subscriber
 from publisher.service.conditional import etag_matches
 from publisher.service.web import create_app
-from publisher.store.articles import Store
-from publisher.store.meta import form_key
-from publisher.store.outbox import Outbox, TaskHealth
+from publisher.store.meta import Processes, TaskHealth, form_key
+from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import NOW, Project
 from tests.corpus import growing
 from tests.forms import post_form, post_signed
@@ -45,8 +45,8 @@ def site(db_project: Project) -> Iterator[tuple[Project, TestClient, Outbox]]:
 
 
 def _reader(outbox: Outbox) -> Subscriber:
-    outbox.add_subscribers([("ada@example.com", ["daily", "weekly"])], "active", NOW)
-    (reader,) = outbox.each_subscriber()
+    outbox.subscribers.add([("ada@example.com", ["daily", "weekly"])], "active", NOW)
+    (reader,) = outbox.subscribers.each()
     return reader
 
 
@@ -127,14 +127,14 @@ def test_one_click_unsubscribe_is_a_post_and_a_get_only_asks(
     url = f"/unsubscribe/{token(reader, 'unsubscribe')}"
     page = client.get(url)
     assert page.status_code == 200 and '<form method="post"' in page.text
-    assert outbox.subscriber(reader.id).status == "active"  # type: ignore[union-attr]
+    assert outbox.subscribers.get(reader.id).status == "active"  # type: ignore[union-attr]
     client.cookies.clear()
     # RFC 8058 §3.1: what a mail provider posts, multipart, with no cookie and no CSRF token.
     posted = client.post(
         url, files={"List-Unsubscribe": (None, "One-Click")}, follow_redirects=False
     )
     assert posted.status_code == 200 and "will receive no more digests" in posted.text
-    assert outbox.subscriber(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
+    assert outbox.subscribers.get(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
     again = client.post(url, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
     assert again.status_code == 200
     assert "set-cookie" not in posted.headers
@@ -152,7 +152,7 @@ def test_a_link_for_another_purpose_or_forged_is_refused(
     for value in (signed, "not-a-token", "999.x"):
         refused = client.post(f"/unsubscribe/{value}", data={"List-Unsubscribe": "One-Click"})
         assert refused.status_code == 400 and "not valid" in refused.text
-    assert outbox.subscriber(reader.id).status == "active"  # type: ignore[union-attr]
+    assert outbox.subscribers.get(reader.id).status == "active"  # type: ignore[union-attr]
 
 
 def test_readers_choose_their_digests(site: tuple[Project, TestClient, Outbox]) -> None:
@@ -162,11 +162,11 @@ def test_readers_choose_their_digests(site: tuple[Project, TestClient, Outbox]) 
     page = client.get(url)
     assert page.text.count("checked") == 2
     post_form(client, url, {"digest": ["weekly", "bogus"]})
-    assert outbox.subscriber(reader.id).digests == ("weekly",)  # type: ignore[union-attr]
+    assert outbox.subscribers.get(reader.id).digests == ("weekly",)  # type: ignore[union-attr]
     post_form(client, url, {})
-    assert outbox.subscriber(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
+    assert outbox.subscribers.get(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
     post_form(client, url, {"digest": "daily"})  # the reader may come back; an import may not
-    back = outbox.subscriber(reader.id)
+    back = outbox.subscribers.get(reader.id)
     assert back is not None and back.status == "active" and back.digests == ("daily",)
 
 
@@ -191,7 +191,7 @@ def test_the_links_in_a_digest_work(site: tuple[Project, TestClient, Outbox]) ->
     assert found is not None
     path = found.group(1).removeprefix(settings.site.base_url.rstrip("/"))
     assert client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
-    assert outbox.subscriber(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
+    assert outbox.subscribers.get(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
 
 
 def test_the_admin_api_needs_the_token(site: tuple[Project, TestClient, Outbox]) -> None:
@@ -259,16 +259,18 @@ def test_double_opt_in_mails_a_link_and_only_its_post_subscribes(
     sent = post_form(client, "/subscribe", {"email": "Ada@Example.COM", "digest": "weekly"})
     assert sent.status_code == 200 and "Check your inbox" in sent.text
     assert [r.recipients for r in server.received] == [["Ada@example.com"]]
-    (reader,) = outbox.each_subscriber()
+    (reader,) = outbox.subscribers.each()
     assert (reader.status, reader.digests) == ("pending", ("weekly",))
-    assert outbox.audience_size("weekly") == 0  # nothing goes out before the confirmation
+    assert (
+        outbox.subscribers.audience_size("weekly") == 0
+    )  # nothing goes out before the confirmation
     link = _confirm_link(server)
     page = client.get(link)
     assert page.status_code == 200 and 'id="confirm"' in page.text
-    assert outbox.subscriber(reader.id).status == "pending"  # type: ignore[union-attr]
+    assert outbox.subscribers.get(reader.id).status == "pending"  # type: ignore[union-attr]
     done = post_form(client, link)
     assert done.status_code == 200 and 'id="confirmed"' in done.text
-    assert outbox.audience_size("weekly") == 1
+    assert outbox.subscribers.audience_size("weekly") == 1
 
 
 def test_subscribe_cannot_be_used_to_bomb_or_probe_an_address(
@@ -277,7 +279,7 @@ def test_subscribe_cannot_be_used_to_bomb_or_probe_an_address(
     client, outbox, server = signup
     answers = {post_form(client, "/subscribe", {"email": "bo@example.net"}).text for _ in range(10)}
     assert len(server.received) == 1  # one confirmation an hour, however often it is asked
-    outbox.add_subscribers([("cy@example.org", ["daily"])], "active", NOW)
+    outbox.subscribers.add([("cy@example.org", ["daily"])], "active", NOW)
     answers.add(post_form(client, "/subscribe", {"email": "cy@example.org"}).text)
     assert len(answers) == 1  # the same page for new, pending and active addresses
     assert len(server.received) == 1
@@ -296,7 +298,7 @@ def test_a_bad_address_is_refused_with_422(
     client, outbox, server = signup
     refused = post_form(client, "/subscribe", {"email": address})
     assert refused.status_code == 422 and "does not look like an email address" in refused.text
-    assert list(outbox.each_subscriber()) == [] and server.received == []
+    assert list(outbox.subscribers.each()) == [] and server.received == []
 
 
 def test_a_confirmation_link_expires_and_cannot_be_forged(
@@ -304,13 +306,13 @@ def test_a_confirmation_link_expires_and_cannot_be_forged(
 ) -> None:
     client, outbox, server = signup
     post_form(client, "/subscribe", {"email": "ada@example.com"})
-    (reader,) = outbox.each_subscriber()
+    (reader,) = outbox.subscribers.each()
     expired = confirm_token(reader, int(time.time()) - 1)
     forged = _confirm_link(server).replace("/confirm/", "/confirm/").rsplit(".", 1)[0] + ".AAAA"
     key = form_key(outbox.engine)
     for link in (f"/confirm/{expired}", forged, f"/confirm/{token(reader, 'unsubscribe')}"):
         assert post_signed(client, link, key).status_code == 400
-    assert outbox.subscriber(reader.id).status == "pending"  # type: ignore[union-attr]
+    assert outbox.subscribers.get(reader.id).status == "pending"  # type: ignore[union-attr]
 
 
 def test_metrics_speak_prometheus(site: tuple[Project, TestClient, Outbox]) -> None:
@@ -386,7 +388,7 @@ def test_a_link_whose_id_is_not_a_plain_number_gets_the_documented_400(
     for value in (f"{number}.{int(time.time()) + 60}.x", f"{reader.id}.{number}.x"):
         assert post_signed(client, f"/confirm/{value}", key).status_code == 400
     assert client.post(f"/unsubscribe/{reader.id}.\u00e9\u00e9").status_code == 400
-    assert outbox.subscriber(reader.id).status == "active"  # type: ignore[union-attr]
+    assert outbox.subscribers.get(reader.id).status == "active"  # type: ignore[union-attr]
 
 
 def test_the_status_reports_a_schedule_it_cannot_compute_for_that_job_only(
@@ -431,15 +433,16 @@ def test_status_and_metrics_show_the_tasks_of_every_live_process(
     site: tuple[Project, TestClient, Outbox],
 ) -> None:
     _project, client, outbox = site
+    processes = Processes(outbox.engine)
     now = datetime.now(UTC)
-    outbox.save_tasks(
+    processes.save_tasks(
         [
             TaskHealth("host-a:1", "drain", "unhealthy", 4, "database gone", now, now),
             TaskHealth("host-a:1", "watcher", "ok", 0, "", now, now),
         ]
     )
     long_ago = now - timedelta(minutes=10)
-    outbox.save_tasks([TaskHealth("host-b:2", "drain", "ok", 0, "", long_ago, long_ago)])
+    processes.save_tasks([TaskHealth("host-b:2", "drain", "ok", 0, "", long_ago, long_ago)])
     status = client.get("/api/status", headers={"Authorization": f"Bearer {TOKEN}"}).json()
     found = {(t["process"], t["task"]): (t["state"], t["stale"]) for t in status["tasks"]}
     assert found == {
@@ -482,7 +485,7 @@ def test_an_api_publish_right_after_a_drop_opens_the_issue_with_the_new_article(
     )
     with TestClient(create_app(db_project.settings())) as client:
         store = Store.open(db_project.settings().database_url)
-        Outbox(store.engine).add_subscribers([("ada@example.com", ["daily"])], "active", NOW)
+        Outbox(store.engine).subscribers.add([("ada@example.com", ["daily"])], "active", NOW)
         store.close()
         db_project.write("dropped.md", article_text(3))  # just now: still settling
         answer = client.post(

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from publisher.mail.tokens import token
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import NOW, Project
 from tests.services import fetch, serve, wait_until_up
 from tests.smtpserver import free_port
@@ -28,8 +28,8 @@ def test_feeds_and_health_answer_while_the_store_is_locked_and_an_unsubscribe_wa
     settings = project.settings()
     store = Store.open(settings.database_url)
     outbox = Outbox(store.engine)
-    outbox.add_subscribers([("ada@example.com", ["daily"])], "active", NOW)
-    (reader,) = outbox.each_subscriber()
+    outbox.subscribers.add([("ada@example.com", ["daily"])], "active", NOW)
+    (reader,) = outbox.subscribers.each()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = (tmp_path / "serve.log").open("wb")
@@ -59,7 +59,7 @@ def test_feeds_and_health_answer_while_the_store_is_locked_and_an_unsubscribe_wa
                 lock.close()
             status, page = unsubscribing.result(timeout=15)
         assert status == 200 and b"will receive no more digests" in page
-        assert outbox.subscriber(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
+        assert outbox.subscribers.get(reader.id).status == "unsubscribed"  # type: ignore[union-attr]
     finally:
         store.close()
         service.send_signal(signal.SIGTERM)

@@ -171,13 +171,13 @@ def test_write_atomic_keeps_the_old_file_when_writing_fails(
 
 
 def test_outputs_are_recorded_in_the_store_for_a_web_process(db_project: Project) -> None:
-    from publisher.store.articles import Store
+    from publisher.store.publishing import Store
 
     db_project.publish()
     store = Store.open(db_project.settings().database_url)
     try:
         with store.transaction():
-            media_type, body, _digest, _updated = store.get_output("atom.xml") or (
+            media_type, body, _digest, _updated = store.outputs.read("atom.xml") or (
                 "",
                 b"",
                 "",

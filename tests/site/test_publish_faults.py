@@ -18,8 +18,8 @@ from publisher.mail.issues import find_digest, plan
 from publisher.mail.tokens import token
 from publisher.models import Subscriber
 from publisher.site.render import environment_for
-from publisher.store.articles import Store
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from publisher.store.schema import outputs
 from tests.conftest import NOW, Project
 from tests.corpus import article_text, publisher_process, write_corpus
@@ -56,10 +56,10 @@ def test_readers_unsubscribe_and_read_feeds_during_a_long_publish(project: Proje
     settings = project.settings()
     store = Store.open(settings.database_url)
     outbox = Outbox(store.engine)
-    outbox.add_subscribers(
+    outbox.subscribers.add(
         [("ada@example.com", ["daily"]), ("bo@example.com", ["daily"])], "active", NOW
     )
-    readers = list(outbox.each_subscriber())
+    readers = list(outbox.subscribers.each())
     write_corpus(project.root / "content", 3000)
     port = free_port()
     server = publisher_process(project, "serve", "--port", str(port))
@@ -93,7 +93,7 @@ def test_readers_unsubscribe_and_read_feeds_during_a_long_publish(project: Proje
         # Well within a second on a quiet machine; the bound only tells an answer from a wait
         # for the whole publish (which was 10 s, and then a 500).
         assert took < 3, f"{what} took {took:.3f} s"
-    assert {outbox.subscriber(r.id).status for r in readers} == {"unsubscribed"}  # type: ignore[union-attr]
+    assert {outbox.subscribers.get(r.id).status for r in readers} == {"unsubscribed"}  # type: ignore[union-attr]
     store.close()
 
 
@@ -109,7 +109,7 @@ def _public_agrees_with_the_store(project: Project) -> None:
     try:
         with store.engine.connect() as conn:
             stored = dict(conn.execute(select(outputs.c.path, outputs.c.sha256)).all())
-        present = {f"articles/{slug}.html" for slug in store.slugs()}
+        present = {f"articles/{slug}.html" for slug in store.articles.slugs()}
     finally:
         store.close()
     on_disk = {

@@ -14,14 +14,14 @@ from sqlalchemy import create_engine, text
 from publisher.config.settings import Settings
 from publisher.service.schedule import jobs
 from publisher.service.worker import Worker
-from publisher.store.outbox import Outbox
+from publisher.store.status import Status
 from tests.conftest import Project
 from tests.services import fast, until
 
 
 def _take_the_lock_away(worker: Worker, settings: Settings) -> None:
     """What a database restart, an idle-connection reaper or an operator's cleanup does."""
-    if worker.store.engine.dialect.name != "postgresql":
+    if worker.engine.dialect.name != "postgresql":
         worker.leadership.lock_file.unlink()
         return
     engine = create_engine(settings.database_url, isolation_level="AUTOCOMMIT")
@@ -50,12 +50,12 @@ def test_a_leader_that_lost_its_lock_stops_before_its_next_job_and_another_can_l
             return first.leading and "watcher" in first.supervisor.health
 
         async def caught_up() -> bool:  # the start-up catch-up is over: nothing runs now
-            ran = await asyncio.to_thread(first.outbox.last_runs)
+            ran = await asyncio.to_thread(Status(first.engine).last_runs)
             return set(ran) == {job.id for job in jobs(settings)}
 
         await until(leading, 20, "the first worker leads and watches")
         await until(caught_up, 20, "the first worker caught up")
-        runs = await asyncio.to_thread(first.outbox.last_runs)
+        runs = await asyncio.to_thread(Status(first.engine).last_runs)
         _take_the_lock_away(first, settings)
         await first.scheduled("publish", first.publish)  # the rescan fires: nothing runs
 
@@ -65,14 +65,14 @@ def test_a_leader_that_lost_its_lock_stops_before_its_next_job_and_another_can_l
 
         await until(stood_down, 5, "the first worker stops watching")
         assert not first.leading and not first.leadership.held
-        assert await asyncio.to_thread(Outbox(first.store.engine).last_runs) == runs
+        assert await asyncio.to_thread(Status(first.engine).last_runs) == runs
         second = Worker(settings)
         try:
             assert await asyncio.to_thread(second.leadership.try_acquire)
             assert not await asyncio.to_thread(first.leadership.try_acquire)
         finally:
             second.leadership.release()
-            second.store.close()
+            second.engine.dispose()
             stop.set()
             await running
 
@@ -92,4 +92,4 @@ def test_a_leader_that_still_holds_its_lock_says_so(db_project: Project) -> None
         assert not worker.leadership.check()
     finally:
         worker.leadership.release()
-        worker.store.close()
+        worker.engine.dispose()

@@ -15,7 +15,8 @@ from sqlalchemy import inspect
 
 from publisher.models import Article
 from publisher.store import locks
-from publisher.store.articles import SlugConflict, Store, mint_uid
+from publisher.store.publishing import Store
+from publisher.store.records import SlugConflict, mint_uid
 from publisher.store.schema import SCHEMA_REVISION, metadata
 from tests.conftest import NOW, Project
 
@@ -62,8 +63,8 @@ def test_opening_twice_is_harmless(database_url: str) -> None:
 
 def test_datetimes_come_back_aware_and_in_utc(store: Store) -> None:
     with store.transaction():
-        stored = store.upsert_article(_article(), BASE, NOW, {"a.md"}).article
-        [loaded] = store.newest(1)
+        stored = store.articles.upsert(_article(), BASE, NOW, {"a.md"}).article
+        [loaded] = store.articles.newest(1)
     assert loaded.published == stored.published
     assert loaded.published.utcoffset() == timedelta(0)
     assert loaded.published == datetime(2024, 5, 18, 8, 0, tzinfo=UTC)
@@ -71,12 +72,12 @@ def test_datetimes_come_back_aware_and_in_utc(store: Store) -> None:
 
 def test_id_is_minted_once_and_survives_edits_and_renames(store: Store) -> None:
     with store.transaction():
-        first = store.upsert_article(_article(), BASE, NOW, {"a.md"})
-        edited = store.upsert_article(
+        first = store.articles.upsert(_article(), BASE, NOW, {"a.md"})
+        edited = store.articles.upsert(
             _article(title="Tides, revised", body_html="<p>New</p>"), BASE, NOW, {"a.md"}
         )
         # Renamed: the same content under another file name.
-        renamed = store.upsert_article(
+        renamed = store.articles.upsert(
             _article("b.md", title="Tides, revised", body_html="<p>New</p>"), BASE, NOW, {"b.md"}
         )
     assert first.status == "new"
@@ -91,9 +92,9 @@ def test_id_is_minted_once_and_survives_edits_and_renames(store: Store) -> None:
 
 def test_a_new_article_never_inherits_a_vanished_ones_id_by_its_slug(store: Store) -> None:
     with store.transaction():
-        first = store.upsert_article(_article(), BASE, NOW, {"a.md"})
+        first = store.articles.upsert(_article(), BASE, NOW, {"a.md"})
         # a.md is gone; b.md has the same title (so the same slug), other words.
-        other = store.upsert_article(
+        other = store.articles.upsert(
             _article("b.md", body_html="<p>Another story</p>"), BASE, NOW, {"b.md"}
         )
     assert other.status == "new"
@@ -104,37 +105,37 @@ def test_a_new_article_never_inherits_a_vanished_ones_id_by_its_slug(store: Stor
 def test_an_explicit_id_is_the_article_wherever_its_file_goes(store: Store) -> None:
     uid = "urn:uuid:8c9a3a54-7d1e-4f5e-9a51-3f1a2b9c0d11"
     with store.transaction():
-        first = store.upsert_article(_article(uid=uid), BASE, NOW, {"a.md"})
-        moved = store.upsert_article(
+        first = store.articles.upsert(_article(uid=uid), BASE, NOW, {"a.md"})
+        moved = store.articles.upsert(
             _article("b.md", uid=uid, body_html="<p>Edited while moved</p>"), BASE, NOW, {"b.md"}
         )
         with pytest.raises(SlugConflict, match=r"b\.md"):
-            store.upsert_article(_article("c.md", uid=uid), BASE, NOW, {"b.md", "c.md"})
+            store.articles.upsert(_article("c.md", uid=uid), BASE, NOW, {"b.md", "c.md"})
     assert first.article.uid == moved.article.uid == uid
     assert moved.status == "updated"
 
 
 def test_unchanged_article_is_reported_unchanged(store: Store) -> None:
     with store.transaction():
-        store.upsert_article(_article(), BASE, NOW, {"a.md"})
-        again = store.upsert_article(_article(), BASE, NOW + timedelta(days=1), {"a.md"})
+        store.articles.upsert(_article(), BASE, NOW, {"a.md"})
+        again = store.articles.upsert(_article(), BASE, NOW + timedelta(days=1), {"a.md"})
     assert again.status == "unchanged"
     assert again.article.updated == again.article.published
 
 
 def test_two_live_files_cannot_share_a_slug(store: Store) -> None:
     with store.transaction():
-        store.upsert_article(_article(), BASE, NOW, {"a.md", "b.md"})
+        store.articles.upsert(_article(), BASE, NOW, {"a.md", "b.md"})
         with pytest.raises(SlugConflict, match=r"a\.md"):
-            store.upsert_article(_article("b.md"), BASE, NOW, {"a.md", "b.md"})
+            store.articles.upsert(_article("b.md"), BASE, NOW, {"a.md", "b.md"})
 
 
 def test_withdrawn_article_keeps_its_id_when_it_returns(store: Store) -> None:
     with store.transaction():
-        uid = store.upsert_article(_article(), BASE, NOW, {"a.md"}).article.uid
-        [gone] = store.withdraw(["a.md"])
-        assert store.newest(10) == []
-        back = store.upsert_article(_article("c.md"), BASE, NOW, {"c.md"})
+        uid = store.articles.upsert(_article(), BASE, NOW, {"a.md"}).article.uid
+        [gone] = store.articles.withdraw(["a.md"])
+        assert store.articles.newest(10) == []
+        back = store.articles.upsert(_article("c.md"), BASE, NOW, {"c.md"})
     assert gone.uid == uid
     assert back.article.uid == uid
 
@@ -142,27 +143,27 @@ def test_withdrawn_article_keeps_its_id_when_it_returns(store: Store) -> None:
 def test_outputs_keep_their_bytes(store: Store) -> None:
     body = "é<feed/>".encode()
     with store.transaction():
-        store.put_output("atom.xml", "application/atom+xml", body, "abc", NOW)
-        assert store.get_output("atom.xml") == (
+        store.outputs.put("atom.xml", "application/atom+xml", body, "abc", NOW)
+        assert store.outputs.read("atom.xml") == (
             "application/atom+xml",
             body,
             "abc",
             NOW.astimezone(UTC),
         )
-        assert store.output_hashes() == {"atom.xml": "abc"}
+        assert store.outputs.hashes() == {"atom.xml": "abc"}
 
 
 def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
     with pytest.raises(RuntimeError), store.transaction():
-        store.upsert_article(_article(), BASE, NOW, {"a.md"})
+        store.articles.upsert(_article(), BASE, NOW, {"a.md"})
         raise RuntimeError("crash")
     with store.transaction():
-        assert store.newest(10) == []
+        assert store.articles.newest(10) == []
 
 
 def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(Exception, match="naive"), store.transaction():
-        store.upsert_article(_article(published=datetime(2024, 1, 1)), BASE, NOW, {"a.md"})  # noqa: DTZ001
+        store.articles.upsert(_article(published=datetime(2024, 1, 1)), BASE, NOW, {"a.md"})  # noqa: DTZ001
 
 
 def test_two_publishes_never_build_at_once(db_project: Project) -> None:
