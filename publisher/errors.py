@@ -1,4 +1,5 @@
-"""The error tree. Domain code raises; only ``cli.py`` turns these into messages and exit codes.
+"""The error tree. Domain code raises; only :mod:`publisher.cli` turns these into messages and exit
+codes.
 
 ::
 

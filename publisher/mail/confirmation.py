@@ -27,7 +27,7 @@ from publisher.mail.transports import transport_for
 from publisher.models import Subscriber
 from publisher.site.render import render
 
-log = logging.getLogger("publisher.service.web")  # where it was logged before it moved here
+log = logging.getLogger(__name__)
 
 
 def confirm_url(settings: Settings, subscriber: Subscriber, now: datetime) -> str:

@@ -1,6 +1,6 @@
 """A digest issue rendered once: subject, HTML part (CSS inlined) and plain-text part.
 
-The subscriber's own values (address, signed links) are placeholders here; :mod:`compose`
+The subscriber's own values (address, signed links) are placeholders here; :mod:`messages`
 fills them in per message. Both parts go through the fidelity gate before an issue is opened,
 so no reader gets a digest that lost an article's attribution or disclaimer.
 """

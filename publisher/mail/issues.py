@@ -1,6 +1,6 @@
 """Digest issues: what one opened now would hold, opening it, and previews of it.
 
-Wires selection (:mod:`digest`), rendering (:mod:`letter`) and the outbox together. An issue is
+Wires selection (:mod:`planning`), rendering (:mod:`drafts`) and the outbox together. An issue is
 stored with its ledger entries and one delivery per active subscriber in one transaction, and
 only after both of its parts passed the fidelity gate.
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -30,18 +31,22 @@ class Outputs:
 
     def read(self, path: str) -> tuple[str, bytes, str, datetime] | None:
         """``(media_type, body, sha256, updated)`` of one output."""
-        query = select(outputs.c.media_type, outputs.c.body, outputs.c.sha256, outputs.c.updated)
-        with self.writes.reading() as conn:
-            row = conn.execute(query.where(outputs.c.path == path)).first()
+        row = self._first(
+            path, outputs.c.media_type, outputs.c.body, outputs.c.sha256, outputs.c.updated
+        )
         return None if row is None else (row[0], bytes(row[1]), row[2], row[3])
 
     def head(self, path: str) -> tuple[str, str, datetime] | None:
         """``(media_type, sha256, updated)`` of one output, without its bytes: enough to answer
         a conditional GET, and to know whether a cached body is still the current one."""
-        query = select(outputs.c.media_type, outputs.c.sha256, outputs.c.updated)
-        with self.writes.reading() as conn:
-            row = conn.execute(query.where(outputs.c.path == path)).first()
+        row = self._first(path, outputs.c.media_type, outputs.c.sha256, outputs.c.updated)
         return None if row is None else (row[0], row[1], row[2])
+
+    def _first(self, path: str, *columns: Any) -> tuple[Any, ...] | None:
+        """``columns`` of the output at ``path``, if there is one."""
+        with self.writes.reading() as conn:
+            row = conn.execute(select(*columns).where(outputs.c.path == path)).first()
+        return None if row is None else tuple(row)
 
     def hashes(self) -> dict[str, str]:
         """``path → sha256`` of every stored output."""
