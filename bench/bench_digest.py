@@ -3,7 +3,7 @@
 What it measures, for each audience size N, against Postfix's ``smtp-sink`` on 127.0.0.1 (a
 relay that accepts everything and keeps nothing, so the figures are the sender's own):
 
-- ``drain``: :func:`publisher.mail.sender.drain` sending one ``weekly`` issue to N subscribers
+- ``drain``: :func:`publisher.mail.drain.drain` sending one ``weekly`` issue to N subscribers
   from a fresh SQLite store, with ``smtp.connections`` reused connections: messages per second, peak
   RSS of the process, and CPU seconds per 1,000 messages;
 - ``naive``: the obvious sender, on a sample: per subscriber the two templates rendered with
@@ -109,7 +109,7 @@ def prepare(root: Path, env: dict[str, str], n: int, seed: int) -> dict[str, Any
 
     from publisher.config.loading import load_settings
     from publisher.mail.issues import find_digest, open_issue
-    from publisher.mail.sender import letter_for
+    from publisher.mail.messages import letter_for
     from publisher.site.publish import publish
     from publisher.site.render import environment_for
     from publisher.store.outbox import Outbox
@@ -213,7 +213,7 @@ class Sink:
 def child_drain(root: Path, _args: argparse.Namespace) -> dict[str, Any]:
     """Send everything due through the configured relay, as ``publisher drain`` does."""
     from publisher.config.loading import load_settings
-    from publisher.mail.sender import drain
+    from publisher.mail.drain import drain
     from publisher.mail.transports import transport_for
     from publisher.store.outbox import Outbox
     from publisher.store.publishing import Store
@@ -279,7 +279,7 @@ def child_naive(root: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     from publisher.mail.drafts import _inliner, _item
     from publisher.mail.issues import find_digest
-    from publisher.mail.sender import links_for
+    from publisher.mail.messages import links_for
     from publisher.mail.tokens import message_id
     from publisher.site.render import environment_for, render
 
@@ -344,7 +344,7 @@ def child_raw(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One prepared message sent over reused connections as fast as they go."""
     import aiosmtplib
 
-    from publisher.mail.sender import letter_for
+    from publisher.mail.messages import letter_for
 
     settings, issue, _articles, readers = _issue_and_readers(root, 1)
     message = letter_for(settings, issue).bytes_for(readers[0])

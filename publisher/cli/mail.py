@@ -248,7 +248,7 @@ def _print_plan(ready: Plan, outbox: Outbox) -> None:
 def preview_command(obj: Context, name: str, out: Path | None, text: bool, eml: bool) -> None:
     """Render the next issue of digest NAME for one sample subscriber; nothing is stored."""
     from publisher.mail.issues import find_digest, plan, sample
-    from publisher.mail.sender import letter_for
+    from publisher.mail.messages import letter_for
 
     settings = obj.settings()
     digest = find_digest(settings, name)
@@ -281,7 +281,7 @@ def send_test_command(obj: Context, name: str, address: str) -> None:
     import asyncio
 
     from publisher.mail.issues import find_digest, plan, sample
-    from publisher.mail.sender import letter_for
+    from publisher.mail.messages import letter_for
     from publisher.mail.transports import transport_for
 
     settings = obj.settings()

@@ -36,8 +36,8 @@ def _when(moment: datetime | None, settings: Settings) -> str:
 
 def send(settings: Settings, outbox: Outbox) -> DrainReport:
     """Drain the outbox with a progress bar, and print what happened."""
+    from publisher.mail.drain import drain
     from publisher.mail.policy import relay_line
-    from publisher.mail.sender import drain
     from publisher.mail.transports import transport_for
 
     transport = transport_for(settings)

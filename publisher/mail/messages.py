@@ -19,6 +19,7 @@ from email.utils import format_datetime, formataddr
 from urllib.parse import quote
 
 from publisher.addresses import AddressError, mailbox
+from publisher.config.settings import Settings
 from publisher.mail.tokens import message_id, token
 from publisher.models import Issue, Subscriber
 
@@ -209,3 +210,14 @@ class Letter:
     def message_id(self, subscriber: Subscriber) -> str:
         """The Message-ID :meth:`bytes_for` gives this subscriber's message."""
         return message_id(self.issue.id, subscriber, self.domain)
+
+
+def links_for(settings: Settings) -> Links:
+    """Where subscribers' links point."""
+    return Links(settings.site.base_url, settings.mail.from_address)
+
+
+def letter_for(settings: Settings, issue: Issue, links: Links | None = None) -> Letter:
+    """The issue compiled for sending, from the configured sender."""
+    name = settings.mail.from_name or settings.site.title
+    return Letter(issue, name, settings.mail.from_address, links or links_for(settings))

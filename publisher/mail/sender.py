@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -31,11 +30,11 @@ from typing import Any, TypeVar
 
 from publisher.config.settings import Settings
 from publisher.errors import StoreError
-from publisher.mail.messages import Letter, Links
+from publisher.mail.messages import Letter, letter_for, links_for
 from publisher.mail.policy import DrainReport, decide, paused, relay_line
 from publisher.mail.replies import DeliveryError
-from publisher.mail.transports import Connection, Transport, transport_for
-from publisher.models import Claim, Issue, Outcome, RelayState
+from publisher.mail.transports import Connection, Transport
+from publisher.models import Claim, Outcome, RelayState
 from publisher.store.outbox import Outbox
 
 T = TypeVar("T")
@@ -55,17 +54,6 @@ Commit = tuple[list[Outcome], Claim | None, "asyncio.Future[bool]"]
 def utcnow() -> datetime:
     """The real clock; tests pass their own."""
     return datetime.now(UTC)
-
-
-def links_for(settings: Settings) -> Links:
-    """Where subscribers' links point."""
-    return Links(settings.site.base_url, settings.mail.from_address)
-
-
-def letter_for(settings: Settings, issue: Issue, links: Links | None = None) -> Letter:
-    """The issue compiled for sending, from the configured sender."""
-    name = settings.mail.from_name or settings.site.title
-    return Letter(issue, name, settings.mail.from_address, links or links_for(settings))
 
 
 class RateLimit:
@@ -395,41 +383,3 @@ class Sender:
             self.report.remove(earlier)
         self.ended[outcome.id] = outcome
         self.report.add(outcome)
-
-
-def drain(
-    settings: Settings,
-    outbox: Outbox,
-    transport: Transport | None = None,
-    clock: Clock = utcnow,
-    progress: Progress | None = None,
-) -> DrainReport:
-    """Send what is due, from synchronous code (the CLI). SIGINT and SIGTERM stop it gracefully:
-    no new claims, the messages in flight finish and are recorded, the rest are given back;
-    the report's ``signal`` says which stopped it."""
-
-    async def run() -> DrainReport:
-        stop, caught = asyncio.Event(), list[int]()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(signum, _stopping, stop, caught, signum)
-            except (RuntimeError, ValueError, NotImplementedError):  # not the main thread
-                continue
-        sender = Sender(outbox, transport or transport_for(settings), settings, clock, progress)
-        try:
-            report = await sender.drain(stop)
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
-        report.signal = caught[0] if caught else 0
-        return report
-
-    return asyncio.run(run())
-
-
-def _stopping(stop: asyncio.Event, caught: list[int], signum: int) -> None:
-    name = signal.Signals(signum).name
-    log.warning("%s: finishing the messages under way, giving the rest back", name)
-    caught.append(signum)
-    stop.set()

@@ -1,5 +1,5 @@
 """The web process (ASGI, Starlette): feeds and pages from the store with conditional GET, the
-subscribers' own pages, and the operators' admin API.
+subscribers' own pages, and the operators' admin API (:mod:`publisher.service.admin`).
 
 It shares nothing with the worker but the database: outputs are read from the store, so ``web``
 and ``worker`` may run on different machines. Readers' pages are reached through signed links
@@ -17,7 +17,6 @@ never a bare 500, and ``/healthz`` says so too.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -36,9 +35,8 @@ from starlette.types import ASGIApp
 
 from publisher.addresses import AddressError, normalise_address
 from publisher.config.settings import Settings
-from publisher.errors import PublisherError, StoreError
+from publisher.errors import StoreError
 from publisher.mail.confirmation import send_confirmation
-from publisher.mail.issues import find_digest, open_issue
 from publisher.mail.tokens import (
     confirm_expiry,
     form_token,
@@ -48,17 +46,14 @@ from publisher.mail.tokens import (
     verify_form_token,
 )
 from publisher.models import Subscriber
+from publisher.service.admin import AdminApi
 from publisher.service.conditional import Bodies, not_modified
 from publisher.service.guard import Guard, same_origin, style_hashes
-from publisher.service.health import healthz_body, metrics_body, publish_body, status_body
-from publisher.service.logs import publish_line
-from publisher.service.openapi import openapi_for
+from publisher.service.health import healthz_body
 from publisher.service.supervisor import Supervisor
-from publisher.site.publish import publish
 from publisher.site.render import environment_for, render
 from publisher.store.engine import open_engine
 from publisher.store.limits import Limits, client_address
-from publisher.store.locks import LockTimeout
 from publisher.store.meta import form_key
 from publisher.store.outbox import Outbox
 from publisher.store.outputs import Outputs
@@ -86,11 +81,10 @@ class Web:
         self.subscribers = self.outbox.subscribers  # what the readers' own pages change
         self.limits = Limits(self.engine, settings.web)
         self.env = environment_for(settings)
-        self.publishes = 0
+        self.api = AdminApi(settings, self.outbox, self.status, self.env)
         self.bodies = Bodies()
         self.form_key = form_key(self.engine)
         self.styles = style_hashes(self.env)
-        self.description = openapi_for(settings)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -297,82 +291,6 @@ class Web:
             return False
         return until >= int(sent.timestamp()) + self.settings.web.pending_hours * 3600
 
-    # -- the admin API ------------------------------------------------------------------------
-
-    def admin(self, endpoint: Endpoint) -> Endpoint:
-        """Fail closed: no configured token, no API; a wrong token, 401 (constant-time compare)."""
-
-        async def guarded(request: Request) -> Response:
-            expected = self.settings.web.admin_token
-            if not expected:
-                return JSONResponse({"error": "admin API disabled: set PUBLISHER_ADMIN_TOKEN"}, 503)
-            scheme, _, given = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), expected.encode()
-            ):
-                headers = {"WWW-Authenticate": 'Bearer realm="publisher"'}
-                return JSONResponse({"error": "a valid bearer token is required"}, 401, headers)
-            try:
-                return await endpoint(request)
-            except StoreError:
-                raise  # the environment's fault, not the request's: 503 (see store_down)
-            except LockTimeout as exc:  # another publish is still running: come back later
-                body = {"error": str(exc), "hint": exc.hint}
-                return JSONResponse(body, 503, {"Retry-After": "30"})
-            except PublisherError as exc:
-                return JSONResponse({"error": str(exc), "hint": exc.hint}, 422)
-
-        return guarded
-
-    async def api_publish(self, request: Request) -> Response:
-        """Scan and build now; with ``?digest=NAME``, open that digest's issue now too."""
-        now = datetime.now(UTC)
-        began = time.monotonic()
-        report = await run_in_threadpool(publish, self.settings, now)
-        self.publishes += 1
-        log.info("API: %s", publish_line(report, time.monotonic() - began))
-        body = publish_body(report)
-        if "digest" in request.query_params:
-            body["issue"] = await run_in_threadpool(self._open, request.query_params["digest"], now)
-        return JSONResponse(body)
-
-    def _open(self, name: str, now: datetime) -> dict[str, Any]:
-        digest = find_digest(self.settings, name)
-        opened = open_issue(self.settings, self.outbox, self.env, digest, now)
-        if opened.issue is None:
-            return {"digest": name, "opened": False, "reason": opened.reason}
-        issue = opened.issue
-        return {
-            "digest": name,
-            "opened": True,
-            "id": issue.id,
-            "slot": issue.slot,
-            "subject": issue.subject,
-            "articles": len(opened.plan.articles),
-            "recipients": issue.recipients,
-        }
-
-    async def api_send(self, request: Request) -> Response:
-        """Open the issue of one digest now; the worker sends it."""
-        name = request.path_params["name"]
-        return JSONResponse(await run_in_threadpool(self._open, name, datetime.now(UTC)))
-
-    async def api_status(self, request: Request) -> Response:
-        """What the store holds, the content problems and every process's tasks."""
-        now = datetime.now(UTC)
-        body = await run_in_threadpool(status_body, self.settings, self.status, now)
-        return JSONResponse(body)
-
-    async def metrics(self, request: Request) -> Response:
-        """Prometheus text format: what the store holds, and this process's own counters."""
-        now = datetime.now(UTC)
-        body = await run_in_threadpool(metrics_body, self.status, self.publishes, now)
-        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
-
-    async def openapi(self, request: Request) -> Response:
-        """The admin API's description; behind the token like the API itself."""
-        return JSONResponse(self.description)
-
     async def healthz(self, request: Request) -> Response:
         """200 when the database answers and no task of this process keeps failing; 503 naming
         the reason otherwise (JSON either way)."""
@@ -413,20 +331,15 @@ class Web:
     def routes(self) -> list[BaseRoute]:
         """Every route; the admin API is one mount, so a wrong method there is 405 (with
         ``Allow``), never the catch-all page route's 404."""
-        metrics = self.metrics if self.settings.web.public_metrics else self.admin(self.metrics)
-        api = [
-            Route("/publish", self.admin(self.api_publish), methods=["POST"]),
-            Route("/status", self.admin(self.api_status), methods=["GET"]),
-            Route("/digests/{name}/send", self.admin(self.api_send), methods=["POST"]),
-            Route("/openapi.json", self.admin(self.openapi), methods=["GET"]),
-        ]
+        api = self.api
+        metrics = api.metrics if self.settings.web.public_metrics else api.admin(api.metrics)
         return [
             Route("/healthz", self.healthz),
             Route("/unsubscribe/{token}", self.unsubscribe, methods=POSTS),
             Route("/manage/{token}", self.form_post("manage", self.manage), methods=POSTS),
             Route("/subscribe", self.form_post("subscribe", self.subscribe), methods=POSTS),
             Route("/confirm/{token}", self.form_post("confirm", self.confirm), methods=POSTS),
-            Mount("/api", routes=api),
+            Mount("/api", routes=api.routes()),
             Route("/metrics", metrics),
             Route("/{path:path}", self.output, methods=["GET", "HEAD"]),
         ]

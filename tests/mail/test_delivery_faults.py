@@ -17,8 +17,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from publisher.mail.drain import drain
 from publisher.mail.policy import DrainReport
-from publisher.mail.sender import drain
 from publisher.store.outbox import Outbox
 from tests.conftest import NOW, Project
 from tests.outboxes import LEASE, Outboxed, drain_process, outboxed_project

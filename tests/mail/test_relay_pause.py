@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
+from publisher.mail.drain import drain
 from publisher.mail.issues import find_digest, open_issue
 from publisher.mail.policy import DrainReport
-from publisher.mail.sender import drain
 from publisher.service.web import create_app
 from publisher.site.render import environment_for
 from publisher.store.schema import issues

@@ -18,9 +18,10 @@ import pytest
 
 from publisher.config.settings import Settings
 from publisher.errors import ConfigError
+from publisher.mail.drain import drain
 from publisher.mail.issues import find_digest, open_issue
 from publisher.mail.policy import DrainReport
-from publisher.mail.sender import RateLimit, drain
+from publisher.mail.sender import RateLimit
 from publisher.models import Issue
 from publisher.site.render import environment_for
 from publisher.store.outbox import Outbox

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from publisher.mail.issues import find_digest, open_issue
-from publisher.mail.sender import letter_for
+from publisher.mail.messages import letter_for
 from publisher.site.render import environment_for
 from publisher.store.outbox import Outbox
 from publisher.store.publishing import Store

@@ -14,7 +14,7 @@ from email.utils import format_datetime
 import pytest
 from starlette.testclient import TestClient
 
-from publisher.mail.sender import letter_for
+from publisher.mail.messages import letter_for
 from publisher.mail.tokens import confirm_token, sign, token
 from publisher.models import Subscriber
 from publisher.service.conditional import etag_matches
