@@ -103,8 +103,9 @@ def test_config_shows_every_setting(project: Project) -> None:
     assert "env DATABASE_URL or PUBLISHER_DATABASE__URL" in result.stdout
 
 
-def test_files_copied_right_before_a_publish_are_published(project: Project) -> None:
+def test_files_copied_right_before_a_publish_are_published(db_project: Project) -> None:
     """Scripts and cron jobs run `cp a.md content/ && publisher publish`: nothing is skipped."""
+    project = db_project  # on SQLite and on PostgreSQL
     from tests.corpus import article_text
 
     for number in range(3):

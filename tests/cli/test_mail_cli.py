@@ -176,7 +176,8 @@ def test_config_never_prints_the_password(project: Project) -> None:
     assert "smtp.password = '(set; hidden)'" in shown
 
 
-def test_a_digest_right_after_copying_a_file_carries_it(project: Project) -> None:
+def test_a_digest_right_after_copying_a_file_carries_it(db_project: Project) -> None:
+    project = db_project  # on SQLite and on PostgreSQL
     from tests.corpus import article_text
 
     _run(project, "subscribers", "add", "ada@example.com")

@@ -131,9 +131,10 @@ def fill(content: Path, outside: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def hostile(project: Project) -> tuple[Project, dict[str, str]]:
+def hostile(db_project: Project) -> tuple[Project, dict[str, str]]:
     """The project's good articles among every entry of :data:`ENTRIES`, files over 10 kB
     refused."""
+    project = db_project  # on SQLite and on PostgreSQL
     project.environ["PUBLISHER_CONTENT__MAX_FILE_BYTES"] = str(LIMITS.max_bytes)
     project.write("good.md", article_source())
     return project, fill(project.root / "content", project.root.parent.resolve() / "outside")

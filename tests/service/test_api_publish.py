@@ -41,8 +41,9 @@ def _touch_all(project: Project, moment: float) -> None:
 
 
 def test_twenty_large_publishes_through_the_api_finish_and_sigterm_stops_the_server(
-    project: Project, tmp_path: Path
+    db_project: Project, tmp_path: Path
 ) -> None:
+    project = db_project  # on SQLite and on PostgreSQL
     assert FILES >= THRESHOLD  # large enough for the worker pool
     project.environ["PUBLISHER_ADMIN_TOKEN"] = TOKEN
     _write_all(project, 0)
