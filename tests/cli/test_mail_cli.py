@@ -157,6 +157,43 @@ def test_outbox_lists_failures_and_queues_them_again(
     assert "sent: 2" in _run(project, "outbox").stdout
 
 
+def test_outbox_says_why_deliveries_wait_until_when_and_drain_exits_1_when_nothing_arrived(
+    db_project: Project, mail_server: MailServer
+) -> None:
+    """What an operator reads while deliveries wait (issue 9, honest reports): the relay's
+    reply and the next try of a retry, the lease of a claim; and a drain in which nothing
+    arrived exits 1."""
+    from collections import deque
+    from datetime import UTC, datetime, timedelta
+
+    from publisher.store.outbox import Outbox
+    from publisher.store.publishing import Store
+
+    project = db_project
+    project.environ.update(mail_server.environ())
+    _run(project, "subscribers", "add", "ada@example.com", "bo@example.com", "cy@example.com")
+    mail_server.script.rcpt["ada@example.com"] = deque(["451 4.2.0 greylisted, come back later"])
+    mail_server.script.rcpt["bo@example.com"] = deque(["550 5.1.1 mailbox unavailable"])
+    mail_server.script.rcpt["cy@example.com"] = deque(["550 5.1.1 mailbox unavailable"])
+    opened = _run(project, "digest", "daily")
+    assert opened.returncode == 1, opened.stdout + opened.stderr  # nothing arrived
+    assert "sent 0, retrying later 1, failed 2" in opened.stdout
+    listed = _run(project, "outbox").stdout
+    waiting = [line for line in listed.splitlines() if line.startswith("waiting (1): ")]
+    assert waiting, listed
+    assert "451 4.2.0 greylisted, come back later (at rcpt)" in waiting[0]
+    assert "e.g. ada@example.com, daily issue 1, 1 try, next try 20" in waiting[0]
+    assert "failed (2): 550 5.1.1 mailbox unavailable (at rcpt)" in listed
+    store = Store.open(project.settings().database_url)
+    try:
+        later = datetime.now(UTC) + timedelta(hours=1)  # the retry is due by then
+        claimed = Outbox(store.engine).deliveries.claim(later, timedelta(minutes=5), 10)
+    finally:
+        store.close()
+    assert len(claimed) == 1
+    assert "sending: 1 message claimed until 20" in _run(project, "outbox").stdout
+
+
 def test_an_issue_whose_part_lost_an_attribution_is_not_opened(project: Project) -> None:
     theme = project.root / "templates" / "email"
     theme.mkdir(parents=True)

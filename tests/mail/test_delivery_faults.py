@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -20,8 +21,9 @@ from sqlalchemy import text
 from publisher.mail.drain import drain
 from publisher.mail.policy import DrainReport
 from publisher.store.outbox import Outbox
+from publisher.store.publishing import Store
 from tests.conftest import NOW, Project
-from tests.outboxes import LEASE, Outboxed, drain_process, outboxed_project
+from tests.outboxes import LEASE, Outboxed, drain_process, outboxed_project, subscribe_many
 from tests.smtpserver import MailServer
 
 
@@ -106,6 +108,36 @@ def test_a_drain_stopped_by_a_signal_records_what_it_sent_and_gives_the_rest_bac
     assert counts["sent"] + counts["queued"] == box.readers
     assert "given back" in err.decode()
     assert all(row["attempts"] == (1 if row["state"] == "sent" else 0) for row in box.rows())
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_digest_stopped_by_a_signal_while_it_sends_leaves_nothing_in_sending(
+    db_project: Project, mail_server: MailServer, signum: int
+) -> None:
+    """``publisher digest`` opens the issue, then sends it as ``drain`` does: a signal stops
+    the sending the same way, and the issue stays opened for the next drain."""
+    project = db_project
+    project.environ.update(mail_server.environ())
+    project.environ["PUBLISHER_SMTP__CONNECTIONS"] = "4"
+    project.publish()
+    store = Store.open(project.settings().database_url)
+    outbox = Outbox(store.engine)
+    try:
+        subscribe_many(outbox, 2000)
+        mail_server.script.data_delay = 0.002
+        sender = drain_process(project, "digest", "daily")
+        _wait_for(lambda: len(mail_server.received) >= 200)
+        sender.send_signal(signum)
+        out, err = sender.communicate(timeout=60)
+        assert sender.returncode == 128 + signum, err.decode()
+        assert b"daily: issue 1 " in out and b"given back" in err
+        counts = outbox.deliveries.counts()
+        assert counts["sending"] == 0  # nothing left claimed
+        received = Counter(r.recipients[0] for r in mail_server.received)
+        assert counts["sent"] == len(received) == sum(received.values())  # recorded, none twice
+        assert counts["sent"] + counts["queued"] == 2000
+    finally:
+        store.close()
 
 
 def test_only_a_real_try_counts_and_a_crash_loop_sends_a_message_at_most_twice(
