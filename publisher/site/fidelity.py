@@ -14,7 +14,7 @@ from lxml import etree
 
 from publisher.errors import FidelityError
 from publisher.models import Article, Output
-from publisher.text import visible_text, xml_safe
+from publisher.text import page_text, visible_text, xml_safe
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT_ENCODED = "{http://purl.org/rss/1.0/modules/content/}encoded"
@@ -23,7 +23,7 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=Tru
 
 
 def _page(body: bytes) -> dict[str, str]:
-    return {WHOLE: visible_text(body.decode())}
+    return {WHOLE: page_text(body)}
 
 
 # The same entry content stands in the site feed and in each of its tags' feeds, in three
