@@ -141,9 +141,9 @@ class Exporter:
             with self.store.transaction():
                 self.store.builds.clear_journal()
 
-    def emit(self, output: Output) -> None:
-        """Gate one output rendered here; it is journaled and written with its chunk."""
-        self._gated.append(gate(output))
+    def admit(self, checked: Checked) -> None:
+        """Take a gated output not placed yet; it is journaled and written with its chunk."""
+        self._gated.append(checked)
         if len(self._gated) >= CHUNK:
             self._place_gated()
 

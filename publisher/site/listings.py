@@ -67,15 +67,41 @@ def year_bounds(year: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return datetime(year, 1, 1, tzinfo=zone), datetime(year + 1, 1, 1, tzinfo=zone)
 
 
-class Lists:
-    """Builds list outputs from a :class:`Catalogue`, each article's entry rendered once a run."""
+Job = tuple[str, str]  # ("site", ""), ("tag", folder prefix) or ("year", "2024"): a unit of work
 
-    def __init__(self, articles: Catalogue, env: Environment, settings: Settings) -> None:
+
+@dataclass(frozen=True)
+class Shape:
+    """What every list depends on besides its own articles: the tag folders and the archive
+    years with their counts. Loaded once a publish, and handed to the workers that build lists
+    rather than loaded again by each."""
+
+    groups: dict[str, tuple[str, ...]]
+    years: Counter[int]
+
+    @classmethod
+    def of(cls, articles: Catalogue, zone: ZoneInfo) -> Shape:
+        """The shape of the stored articles, years on the site's calendar."""
+        years = Counter(m.astimezone(zone).year for m in articles.published_times())
+        return cls(tag_groups(articles.tags()), years)
+
+
+class Lists:
+    """Builds list outputs from a :class:`Catalogue`, each article's entry rendered once a run
+    (in each process that builds lists)."""
+
+    def __init__(
+        self,
+        articles: Catalogue,
+        env: Environment,
+        settings: Settings,
+        shape: Shape | None = None,
+    ) -> None:
         self.articles, self.env, self.settings = articles, env, settings
         self.site = settings.site
         self.entries: dict[str, Entry] = {}
-        self.groups = tag_groups(articles.tags())
-        self.years = Counter(m.astimezone(settings.zone).year for m in articles.published_times())
+        self.shape = shape or Shape.of(articles, settings.zone)
+        self.groups, self.years = self.shape.groups, self.shape.years
 
     def feed(self, title: str, prefix: str, page: str, tags: Sequence[str] = ()) -> list[Output]:
         """Every format of one feed of the newest articles (with one of ``tags``, if given)."""
@@ -111,13 +137,22 @@ class Lists:
         items = self.articles.listing(between=year_bounds(year, self.settings.zone))
         return listing_page(self.env, self.site, archive_path(year), str(year), items)
 
-    def build(self, scope: Scope) -> Iterator[Output]:
-        """Every list output ``scope`` reaches that still has articles."""
-        yield from self.site_wide()
-        for prefix in sorted({tag_prefix(tag) for tag in scope.tags} & set(self.groups)):
-            yield from self.tag(prefix)
-        for year in sorted(scope.years & set(self.years)):
-            yield self.year(year)
+    def jobs(self, scope: Scope) -> list[Job]:
+        """The units of work that build every list output ``scope`` reaches that still has
+        articles: the site-wide lists, each tag folder, each archive year."""
+        prefixes = sorted({tag_prefix(tag) for tag in scope.tags} & set(self.groups))
+        years = sorted(scope.years & set(self.years))
+        return [("site", ""), *(("tag", p) for p in prefixes), *(("year", str(y)) for y in years)]
+
+    def job(self, job: Job) -> Iterator[Output]:
+        """The outputs of one unit of work."""
+        kind, key = job
+        if kind == "site":
+            yield from self.site_wide()
+        elif kind == "tag":
+            yield from self.tag(key)
+        else:
+            yield self.year(int(key))
 
     def stale(self, scope: Scope) -> list[str]:
         """Outputs of tag folders and years in ``scope`` that no longer have any article."""

@@ -56,13 +56,20 @@ def fan_out(
     make: Callable[[Recipe], State],
     recipe: Recipe,
     items: Iterable[Item],
+    *,
+    threshold: int | None = None,
+    here: Callable[[], State] | None = None,
 ) -> Iterator[Result]:
-    """``func(make(recipe), item)`` for each item, in order; in worker processes for large
-    batches. ``func`` and ``make`` must be module-level functions and ``recipe`` picklable."""
+    """``func(make(recipe), item)`` for each item, in order; in worker processes for batches
+    of ``threshold`` (default :data:`THRESHOLD`) items or more. ``func`` and ``make`` must be
+    module-level functions and
+    ``recipe`` picklable. ``here`` makes the state when the batch stays in this process, if
+    this process has a better one than ``make`` would (one already open)."""
     iterator = iter(items)
-    head = list(islice(iterator, THRESHOLD))
-    if len(head) < THRESHOLD or cores() < 2:
-        state = make(recipe)
+    threshold = THRESHOLD if threshold is None else threshold
+    head = list(islice(iterator, threshold))
+    if len(head) < threshold or cores() < 2:
+        state = here() if here is not None else make(recipe)
         yield from (func(state, item) for item in chain(head, iterator))
         return
     with _CONTEXT.Pool(cores(), initializer=_start, initargs=(func, make, recipe)) as pool:
@@ -71,7 +78,10 @@ def fan_out(
         # of the current one, and memory stays bounded by two batches.
         in_flight: deque[Iterator[Any]] = deque()
         while batch := list(islice(rest, BATCH)):
-            in_flight.append(pool.imap(_call, batch, chunksize=16))
+            # Few items are heavy ones (lists of a whole site): one at a time, so both cores
+            # get some; many go 16 at a time, to spare the pipes.
+            chunk = 16 if len(batch) >= 64 * cores() else 1
+            in_flight.append(pool.imap(_call, batch, chunksize=chunk))
             if len(in_flight) > 1:
                 yield from in_flight.popleft()
         while in_flight:

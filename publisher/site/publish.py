@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -33,8 +34,9 @@ from publisher.content.scan import ContentFile, scan
 from publisher.content.settle import settle
 from publisher.errors import RenderError
 from publisher.models import Article, Problem, RunReport
+from publisher.site import parallel
 from publisher.site.export import Checked, Exporter, failed, gate, place
-from publisher.site.listings import Lists, Scope
+from publisher.site.listings import Job, Lists, Scope, Shape
 from publisher.site.pages import article_page, article_path
 from publisher.site.parallel import fan_out
 from publisher.site.render import environment_for, templates_signature
@@ -47,6 +49,7 @@ Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
 CHUNK = 200  # files stored per transaction: other writers wait for one chunk at most
 PUBLISH_WAIT = 600.0  # a full rebuild of a large site takes a while: wait for it
+LIST_JOBS = 8  # units of list work (site, tag folders, years) worth starting workers for
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -236,6 +239,46 @@ def _pages(run: Run, exporter: Exporter, full: bool, changed: set[str], gone: se
         run.progress("render", done, total)
 
 
+ListRecipe = tuple[Settings, Shape]
+
+
+def _list_work(recipe: ListRecipe) -> Lists:
+    """A worker's lists, over a store connection of its own (closed when the worker ends)."""
+    settings, shape = recipe
+    store = Store.open(settings.database_url)
+    Finalize(store, store.close, exitpriority=10)
+    return Lists(store.articles, environment_for(settings), settings, shape)
+
+
+def _list_outputs(lists: Lists, job: Job) -> list[Checked]:
+    """One unit of list work rendered and gated; a template that fails refuses the unit."""
+    try:
+        return [gate(output) for output in lists.job(job)]
+    except RenderError as exc:
+        return [failed("feeds and listings", str(exc))]
+
+
+def _lists(run: Run, exporter: Exporter, scope: Scope, lists: Lists) -> None:
+    """Feeds and listing pages: in workers when there are many of a large site (a full build),
+    here otherwise; written and recorded here, each failure reported once."""
+    jobs = lists.jobs(scope)
+    large = sum(lists.years.values()) >= parallel.THRESHOLD
+    threshold = LIST_JOBS if large else len(jobs) + 1
+    recipe = (run.settings, lists.shape)
+    results = fan_out(
+        _list_outputs, _list_work, recipe, jobs, threshold=threshold, here=lambda: lists
+    )
+    refused: set[tuple[str, ...]] = set()
+    for checked in (checked for outputs in results for checked in outputs):
+        if checked.errors and checked.output.path == "feeds and listings":
+            if checked.errors in refused:
+                continue
+            refused.add(checked.errors)
+        exporter.admit(checked)
+    exporter.finish()
+    exporter.remove(lists.stale(scope))
+
+
 def build(run: Run, exporter: Exporter, full: bool) -> None:
     """Render and export what the backlog touches (everything when ``full``)."""
     backlog = run.store.builds.backlog()
@@ -244,13 +287,7 @@ def build(run: Run, exporter: Exporter, full: bool) -> None:
         lists = Lists(run.store.articles, run.env, run.settings)
         every_tag = {tag for group in lists.groups.values() for tag in group}
         scope = Scope(every_tag, set(lists.years)) if full else Scope(backlog.tags, backlog.years)
-        try:
-            for output in lists.build(scope):
-                exporter.emit(output)
-        except RenderError as exc:
-            exporter.publish(failed("feeds and listings", str(exc)))
-        exporter.finish()
-        exporter.remove(lists.stale(scope))
+        _lists(run, exporter, scope, lists)
     exporter.finish()
     if full and not run.report.refused:  # with a refusal, what was published before stays
         exporter.remove_unproduced()

@@ -223,6 +223,45 @@ def test_worker_processes_publish_the_same_bytes(
     }
 
 
+def _in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages and lists of even a small site built in worker processes."""
+    from publisher.site import parallel, publish
+
+    monkeypatch.setattr(parallel, "THRESHOLD", 2)
+    monkeypatch.setattr(publish, "LIST_JOBS", 2)
+
+
+def test_lists_built_in_workers_are_the_bytes_built_here(
+    tmp_path: Path, db_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Feeds and listing pages of a large full build are rendered and gated by workers with
+    store connections of their own (on either store): the same bytes as in this process."""
+    import shutil
+
+    here = Project(tmp_path / "here", {})
+    shutil.copytree(db_project.root / "content", here.root / "content")
+    shutil.copytree(db_project.root / "config", here.root / "config")
+    here.publish()
+    _in_workers(monkeypatch)
+    report = db_project.publish()
+    assert len(report.new) == 4 and not report.refused
+    assert {p: d for p, (d, _) in db_project.tree().items()} == {
+        p: d for p, (d, _) in here.tree().items()
+    }
+
+
+def test_a_list_template_that_fails_in_workers_is_reported_once(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project.root / "templates").mkdir()
+    (project.root / "templates" / "listing.html").write_text("{{ no_such_value }}\n")
+    _in_workers(monkeypatch)
+    report = project.publish()
+    lists = [line for line in report.refused if line.startswith("feeds and listings:")]
+    assert len(lists) == 1 and "listing.html" in lists[0], report.refused
+    assert (project.public / SALT_MARSH).exists()  # the articles are published
+
+
 def test_renamed_file_keeps_its_id_and_its_page(db_project: Project) -> None:
     db_project.publish()
     before = db_project.tree()
