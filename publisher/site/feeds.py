@@ -40,6 +40,16 @@ class Entry:
         """Computed once, though Atom, RSS and JSON each carry it."""
         return summary_of(self.article)
 
+    @cached_property
+    def rights(self) -> str:
+        """The attribution as text, computed once for every feed and format that carry it."""
+        return xml_safe(visible_text(self.article.attribution))
+
+    @cached_property
+    def xml_content(self) -> str:
+        """The content as XML can carry it, scanned once for every feed that carries it."""
+        return xml_safe(self.content_html)
+
     @property
     def links(self) -> tuple[dict[str, str], ...]:
         """Our page is the one alternate (and comes first); the original, if any, is related."""
@@ -109,14 +119,13 @@ def _add_entry(fg: FeedGenerator, entry: Entry) -> None:
         )
     for tag in article.tags:
         fe.category(term=xml_safe(tag))
-    rights = xml_safe(visible_text(article.attribution))
-    fe.rights(rights)
-    fe.dc.dc_rights(rights)
+    fe.rights(entry.rights)
+    fe.dc.dc_rights(entry.rights)
     fe.summary(entry.summary, type="text")
     # RSS descriptions are HTML: the plain-text summary is escaped as HTML here, and feedgen then
     # escapes that as XML, so a reader sees the summary's "<" and "&" as text, not as markup.
     fe.description(html.escape(entry.summary, quote=False))
-    fe.content(xml_safe(entry.content_html), type="html")
+    fe.content(entry.xml_content, type="html")
 
 
 def summary_of(article: Article, limit: int = 280) -> str:
