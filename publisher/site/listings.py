@@ -29,7 +29,7 @@ class Catalogue(Protocol):
 
     def tags(self) -> list[str]: ...
 
-    def published_times(self) -> list[datetime]: ...
+    def years(self, zone: ZoneInfo) -> Counter[int]: ...
 
     def newest(self, limit: int, tags: Sequence[str] = ()) -> list[Article]: ...
 
@@ -82,8 +82,7 @@ class Shape:
     @classmethod
     def of(cls, articles: Catalogue, zone: ZoneInfo) -> Shape:
         """The shape of the stored articles, years on the site's calendar."""
-        years = Counter(m.astimezone(zone).year for m in articles.published_times())
-        return cls(tag_groups(articles.tags()), years)
+        return cls(tag_groups(articles.tags()), articles.years(zone))
 
 
 class Lists:

@@ -11,12 +11,14 @@ are held back and written in batches in the store's transaction
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from publisher.models import Article, Listed
 from publisher.store.records import (
@@ -281,11 +283,26 @@ class Articles:
         with self.writes.reading() as conn:
             return list(conn.execute(query).scalars())
 
-    def published_times(self) -> list[datetime]:
-        """When each present article was published."""
-        query = select(articles.c.published).where(articles.c.present)
+    def years(self, zone: ZoneInfo) -> Counter[int]:
+        """How many present articles each year has on ``zone``'s calendar (years without any
+        left out): a count per year over the index of dates, never a read of every date."""
+        published, present = articles.c.published, articles.c.present
+        counts: Counter[int] = Counter()
         with self.writes.reading() as conn:
-            return list(conn.execute(query).scalars())
+            # The first and the last date, each a seek in the index (min and max in one query
+            # scan it whole on SQLite).
+            dated = select(published).where(present).limit(1)
+            first = conn.execute(dated.order_by(published)).scalar()
+            last = conn.execute(dated.order_by(published.desc())).scalar()
+            if first is None or last is None:
+                return counts
+            for year in range(first.astimezone(zone).year, last.astimezone(zone).year + 1):
+                start, end = (utc(datetime(y, 1, 1, tzinfo=zone)) for y in (year, year + 1))
+                between = present & (published >= start) & (published < end)
+                found = conn.execute(select(func.count()).where(between)).scalar_one()
+                if found:
+                    counts[year] = found
+        return counts
 
     def tags(self) -> list[str]:
         """Every tag of a present article."""
