@@ -48,6 +48,7 @@ from bench_publish import (
     Process,
     _count,
     _yaml,
+    capture_text,
     int_list,
     log,
     make_root,
@@ -61,7 +62,6 @@ PROJECT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = PROJECT / "bench" / "results" / "build.json"
 DEFAULT_WORKDIR = PROJECT / "bench" / "results" / "work"
 PHASES = ("full", "unchanged", "add-one")
-EXPECTED_TAGS = 20  # bench_publish's 10 regions and 10 themes
 
 
 @dataclass(frozen=True)
@@ -236,8 +236,11 @@ def hugo_article(name: str, text: str, meta: ArticleMeta) -> tuple[str, str]:
     return f"{meta.slug}.md", "---\n" + "\n".join(front) + "\n---\n\n" + prose
 
 
-def make_hugo_site(site: Path, corpus_content: Path, corpus: Corpus, n: int) -> None:
-    """The Hugo site of articles ``0 .. n-1``: config, layouts, content/posts (Markdown linked)."""
+def make_hugo_site(site: Path, corpus_content: Path, corpus: Corpus, n: int) -> set[str]:
+    """The Hugo site of articles ``0 .. n-1``: config, layouts, content/posts (Markdown linked).
+
+    Returns the tags of those articles (all 20 but at the smallest sizes).
+    """
     (site / "hugo.toml").parent.mkdir(parents=True, exist_ok=True)
     (site / "hugo.toml").write_text(HUGO_CONFIG, encoding="utf-8")
     for relative, text in HUGO_LAYOUTS.items():
@@ -246,14 +249,16 @@ def make_hugo_site(site: Path, corpus_content: Path, corpus: Corpus, n: int) -> 
         path.write_text(text, encoding="utf-8")
     posts = site / "content" / "posts"
     posts.mkdir(parents=True)
+    tags: set[str] = set()
     for i in range(n):
-        meta, _body = corpus.draw(i)
+        meta, body = corpus.draw(i)
+        tags.update((meta.region, *meta.themes))
         if i % 2:  # a Markdown article: the same file
             os.link(corpus_content / f"{meta.slug}.md", posts / f"{meta.slug}.md")
-        else:
-            name, text = corpus.article(i)
-            hugo_name, hugo_text = hugo_article(name, text, meta)
-            (posts / hugo_name).write_text(hugo_text, encoding="utf-8")
+        else:  # a capture, drawn once (not again through Corpus.article)
+            name, text = hugo_article(".txt", capture_text(meta, body), meta)
+            (posts / name).write_text(text, encoding="utf-8")
+    return tags
 
 
 def hugo_version(command: str) -> str:
@@ -269,7 +274,9 @@ def _count_pages(folder: Path) -> int:
     return sum(1 for entry in os.scandir(folder) if (Path(entry.path) / "index.html").is_file())
 
 
-def run_hugo(command: str, site: Path, dest: Path, cache: Path, n: int) -> tuple[Process, str]:
+def run_hugo(
+    command: str, site: Path, dest: Path, cache: Path, n: int, n_tags: int
+) -> tuple[Process, str]:
     """One ``hugo`` build into the fresh ``dest``; a note when pages are missing or it failed."""
     argv = [command, "--quiet", "--noBuildLock", "--source", str(site)]
     argv += ["--destination", str(dest), "--cacheDir", str(cache)]
@@ -277,11 +284,8 @@ def run_hugo(command: str, site: Path, dest: Path, cache: Path, n: int) -> tuple
     if process.exit_code != 0:
         return process, f"exit {process.exit_code}: {process.stderr.strip()[-300:]}"
     articles, tags = _count_pages(dest / "posts"), _count_pages(dest / "tags")
-    if articles != n or tags != EXPECTED_TAGS or not (dest / "index.xml").is_file():
-        return (
-            process,
-            f"expected {n} article and {EXPECTED_TAGS} tag pages, found {articles}/{tags}",
-        )
+    if articles != n or tags != n_tags or not (dest / "index.xml").is_file():
+        return process, f"expected {n} article and {n_tags} tag pages, found {articles}/{tags}"
     return process, ""
 
 
@@ -357,6 +361,7 @@ class Size:
     generate_s: float = 0.0
     publisher: dict[str, Cell] = field(default_factory=dict)
     hugo: dict[str, Cell] = field(default_factory=dict)
+    tags: dict[str, int] = field(default_factory=dict)  # tag pages Hugo must make, by phase
 
     def ratio(self, phase: str) -> float | None:
         if phase not in self.hugo or not self.hugo[phase].runs:
@@ -393,8 +398,13 @@ def bench_size(n: int, args: argparse.Namespace, corpus: Corpus, parent: Path) -
     site = parent / f"hugo-{n}"
     hugo_extra, hugo_extra_path = ("", ""), site
     if args.hugo:
-        make_hugo_site(site, corpus_content, corpus, n)
-        hugo_extra = hugo_article(extra_name, extra_text, corpus.draw(n, latest=True)[0])
+        tags = make_hugo_site(site, corpus_content, corpus, n)
+        extra_meta = corpus.draw(n, latest=True)[0]
+        hugo_extra = hugo_article(extra_name, extra_text, extra_meta)
+        size.tags = {
+            "full": len(tags),
+            "add-one": len(tags | {extra_meta.region, *extra_meta.themes}),
+        }
         hugo_extra_path = site / "content" / "posts" / hugo_extra[0]
     size.generate_s = time.perf_counter() - started
     log(f"N={n}: corpus of {size.corpus_mib:.1f} MiB (and Hugo site) in {size.generate_s:.1f} s")
@@ -447,7 +457,7 @@ def _hugo_run(
         extra_path.write_text(extra[1], encoding="utf-8")
     log(f"N={size.n} run {r + 1}/{args.runs}: hugo {phase} ...")
     try:
-        process, note = run_hugo(args.hugo, site, dest, parent / "hugo-cache", n)
+        process, note = run_hugo(args.hugo, site, dest, parent / "hugo-cache", n, size.tags[phase])
     finally:
         if phase == "add-one":
             extra_path.unlink()
