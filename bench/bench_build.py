@@ -363,10 +363,11 @@ class Size:
     hugo: dict[str, Cell] = field(default_factory=dict)
     tags: dict[str, int] = field(default_factory=dict)  # tag pages Hugo must make, by phase
 
-    def ratio(self, phase: str) -> float | None:
+    def ratio(self, phase: str, figure: str = "wall_s") -> float | None:
+        """Publisher ÷ Hugo, medians of ``figure`` (``None`` without Hugo)."""
         if phase not in self.hugo or not self.hugo[phase].runs:
             return None
-        return self.publisher[phase].median("wall_s") / self.hugo[phase].median("wall_s")
+        return self.publisher[phase].median(figure) / self.hugo[phase].median(figure)
 
     def goals(self, phase: str) -> list[tuple[Goal, bool | None]]:
         """The goals of this row, each met, missed, or ``None`` (not measurable: no Hugo)."""
@@ -523,6 +524,10 @@ def print_size(size: Size, hugo: bool) -> None:
             for r, run in enumerate(cell.runs if cell else []):
                 if run.note:
                     print(f"    note, {tool} run {r + 1}: {run.note}")
+    by_cpu = [(phase, size.ratio(phase, "cpu_s")) for phase in ("full", "add-one")]
+    if all(ratio is not None for _, ratio in by_cpu):
+        # Steadier than wall time when the machine is shared; Hugo's CPU counts both its cores.
+        print("  pub/hugo by CPU: " + ", ".join(f"{p} {r:.2f}×" for p, r in by_cpu))
     sys.stdout.flush()
 
 
@@ -562,6 +567,7 @@ def write_json(path: Path, sizes: list[Size], args: argparse.Namespace, hugo: st
                 "publisher": {phase: cell.summary() for phase, cell in s.publisher.items()},
                 "hugo": {phase: cell.summary() for phase, cell in s.hugo.items() if cell.runs},
                 "ratios": {phase: s.ratio(phase) for phase in ("full", "add-one")},
+                "cpu_ratios": {phase: s.ratio(phase, "cpu_s") for phase in ("full", "add-one")},
                 "goals": [
                     {"phase": phase, "goal": goal.text(), "met": met}
                     for phase in PHASES
