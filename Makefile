@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint imports typecheck pytest format bench bench-digest clean
+.PHONY: run test check lint imports typecheck pytest format bench bench-build bench-digest bench-web clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_publish.py
+
+# publisher against Hugo (Debian package hugo) at 1,000, 10,000 and 100,000 articles; long
+bench-build: $(STAMP)
+	$(BIN)/python bench/bench_build.py
 
 bench-digest: $(STAMP)
 	$(BIN)/python bench/bench_digest.py

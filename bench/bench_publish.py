@@ -150,15 +150,19 @@ class Corpus:
             size += len(paragraph) + 2
         return paragraphs
 
-    def article(self, i: int, latest: bool = False) -> tuple[str, str]:
-        """``(file name, file text)`` of article ``i``: even ones ``.txt``, odd ones ``.md``."""
+    def draw(self, i: int, latest: bool = False) -> tuple[ArticleMeta, list[str]]:
+        """The fields and body paragraphs of article ``i`` (the newest date when ``latest``)."""
         rng = random.Random(f"{self.seed}:{i}")
         title = (
             f"The {rng.choice(ADJECTIVES).title()} {rng.choice(NOUNS).title()} "
             f"{rng.choice(VERBS).title()}, Story {i}"
         )
         meta = ArticleMeta.draw(rng, i, title, latest)
-        body = self._paragraphs(rng)
+        return meta, self._paragraphs(rng)
+
+    def article(self, i: int, latest: bool = False) -> tuple[str, str]:
+        """``(file name, file text)`` of article ``i``: even ones ``.txt``, odd ones ``.md``."""
+        meta, body = self.draw(i, latest)
         if i % 2 == 0:
             return f"{meta.slug}.txt", capture_text(meta, body)
         return f"{meta.slug}.md", markdown_text(meta, body)
@@ -326,11 +330,14 @@ class TreeMemory(threading.Thread):
 
 def run_publish(command: Sequence[str], root: Path, env: dict[str, str]) -> Process:
     """Run one publish; wall time from spawn to reap, peak RSS of that child only."""
+    return run_measured([*command, "--root", str(root), "publish"], env)
+
+
+def run_measured(argv: Sequence[str], env: dict[str, str]) -> Process:
+    """Run one command; wall time from spawn to reap, CPU and peak RSS from ``os.wait4``."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        child = subprocess.Popen(
-            [*command, "--root", str(root), "publish"], stdout=out, stderr=err, env=env
-        )
+        child = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
         sampler = TreeMemory(child.pid)
         sampler.start()
         _pid, status, usage = os.wait4(child.pid, 0)

@@ -72,7 +72,9 @@ def main() -> int:
         print("needs wrk: apt-get install wrk", file=sys.stderr)
         return 2
     publisher = [sys.executable, "-c", "from publisher.cli.main import main; main()"]
-    with tempfile.TemporaryDirectory(dir=PROJECT / "bench" / "results") as scratch:
+    scratch_parent = PROJECT / "bench" / "results"
+    scratch_parent.mkdir(parents=True, exist_ok=True)  # git-ignored: absent from a fresh clone
+    with tempfile.TemporaryDirectory(dir=scratch_parent) as scratch:
         root = Path(scratch) / "site"
         shutil.copytree(PROJECT / "config", root / "config")
         shutil.copytree(PROJECT / "content", root / "content")
