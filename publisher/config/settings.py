@@ -117,6 +117,13 @@ class OutputSettings:
         form="output_folder",
     )
     index_entries: int = setting(50, "Newest articles listed on the home page.", low=1, high=10_000)
+    page_size: int = setting(
+        50,
+        "Articles per page of a tag or an archive year; pages are numbered from the oldest "
+        "article, so a new one changes only the list's own page and its newest numbered page.",
+        low=1,
+        high=10_000,
+    )
 
 
 @dataclass(frozen=True)

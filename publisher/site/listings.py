@@ -2,13 +2,17 @@
 
 A publish rebuilds only the lists a change can reach: the site-wide ones, the tags of the
 changed articles and the archive years of their dates (before and after an edit). The archive
-is split by year so that adding one article does not re-render a page listing all of them.
+is split by year, and a tag's or a year's list into pages counted from its oldest article
+(:mod:`publisher.site.pages`), so that adding one article re-renders neither a page listing all
+of them nor every page of the list: of a list's numbered pages only those from the earliest
+changed publication moment on can differ (the backlog's ``since``), and for a new article that
+is the last one.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -19,8 +23,17 @@ from jinja2 import Environment
 from publisher.config.settings import Settings
 from publisher.models import Article, Listed, Output
 from publisher.site.feeds import FEED_KINDS, Entry, Feed, build_feeds
-from publisher.site.pages import HTML, archive_path, article_path, listing_page, tag_prefix
+from publisher.site.pages import (
+    HTML,
+    archive_path,
+    article_path,
+    listing_page,
+    page_path,
+    pages_of,
+    tag_prefix,
+)
 from publisher.site.render import render
+from publisher.store.records import Backlog
 
 
 class Catalogue(Protocol):
@@ -40,13 +53,33 @@ class Catalogue(Protocol):
         between: tuple[datetime, datetime] | None = None,
     ) -> list[Listed]: ...
 
+    def count(
+        self,
+        tags: Sequence[str] = (),
+        between: tuple[datetime, datetime] | None = None,
+        before: datetime | None = None,
+    ) -> int: ...
+
 
 @dataclass
 class Scope:
-    """Which tag folders and archive years to rebuild."""
+    """Which tag folders and archive years to rebuild, and from where.
+
+    ``since`` holds, per tag, the earliest publication moment a change reached, ``moments``
+    every changed publication moment (the archive year of each is rebuilt from the earliest in
+    it): the numbered pages wholly older stay as they are. A tag without ``since``, and a year
+    with no moment in it, is rebuilt from its first page.
+    """
 
     tags: set[str] = field(default_factory=set)
     years: set[int] = field(default_factory=set)
+    since: dict[str, datetime] = field(default_factory=dict)
+    moments: set[datetime] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, backlog: Backlog) -> Scope:
+        """What a backlog reaches."""
+        return cls(set(backlog.tags), set(backlog.years), dict(backlog.since), set(backlog.moments))
 
     def add(self, tags: Iterable[str], *moments: datetime | None, zone: ZoneInfo) -> None:
         """Reach the folders of ``tags`` and the archive years of ``moments``."""
@@ -67,7 +100,14 @@ def year_bounds(year: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return datetime(year, 1, 1, tzinfo=zone), datetime(year + 1, 1, 1, tzinfo=zone)
 
 
-Job = tuple[str, str]  # ("site", ""), ("tag", folder prefix) or ("year", "2024"): a unit of work
+# A unit of list work: ("site", "", None), or a tag folder ("tag", prefix, since) or an archive
+# year ("year", "2024", since), its numbered pages from ``since`` on (all, for None).
+Job = tuple[str, str, datetime | None]
+
+
+def _year_stem(year: int) -> str:
+    """The stem of a year's pages: ``archive/<year>``."""
+    return archive_path(year).removesuffix(".html")
 
 
 @dataclass(frozen=True)
@@ -101,6 +141,7 @@ class Lists:
         self.entries: dict[str, Entry] = {}
         self.shape = shape or Shape.of(articles, settings.zone)
         self.groups, self.years = self.shape.groups, self.shape.years
+        self.totals: dict[str, int] = {}  # articles per tag folder built, by its prefix
 
     def feed(self, title: str, prefix: str, page: str, tags: Sequence[str] = ()) -> list[Output]:
         """Every format of one feed of the newest articles (with one of ``tags``, if given)."""
@@ -124,38 +165,128 @@ class Lists:
         html = render(self.env, "archive.html", site=self.site, years=years, root="")
         yield Output("archive.html", HTML, html.encode())
 
-    def tag(self, prefix: str) -> Iterator[Output]:
-        """One tag folder's feeds and page."""
-        tags = self.groups[prefix]
-        title, folder, page = f"{self.site.title}: {tags[0]}", f"{prefix}/", f"{prefix}.html"
-        yield from self.feed(title, folder, page, tags)
-        yield listing_page(self.env, self.site, page, tags[0], self.articles.listing(tags), folder)
+    def paged(
+        self,
+        stem: str,
+        heading: str,
+        fetch: Callable[[int | None], list[Listed]],
+        total: int,
+        start: int = 0,
+        feed_prefix: str | None = None,
+    ) -> Iterator[Output]:
+        """A list's own page ``<stem>.html`` (its newest articles) and its numbered pages from
+        the one holding its ``start``-th oldest article (0: every one) on.
 
-    def year(self, year: int) -> Output:
-        """One year of the archive."""
-        items = self.articles.listing(between=year_bounds(year, self.settings.zone))
-        return listing_page(self.env, self.site, archive_path(year), str(year), items)
+        ``fetch(limit)`` gives the list's newest ``limit`` articles (all, for None), newest
+        first, and ``total`` says how many it has: one query loads what the pages show.
+        """
+        size, main = self.settings.output.page_size, f"{stem}.html"
+        last = pages_of(total, size)
+        if not last:
+            yield listing_page(self.env, self.site, main, heading, fetch(None), feed_prefix)
+            return
+        # A page's "newer" link changes when a page after it appears or goes: from the page of
+        # the last unchanged article on, not only from the one of the first changed.
+        first = max(1, (start - 1) // size + 1)
+        items = fetch(max(size, total - (first - 1) * size))
+        older = page_path(stem, last - 1)  # this page already shows all of the last one
+        newest = items[:size]
+        yield listing_page(self.env, self.site, main, heading, newest, feed_prefix, older=older)
+        for number in range(first, last + 1):
+            # Page k holds the oldest-first positions (k-1)·size .. k·size-1.
+            shown = items[max(0, total - number * size) : total - (number - 1) * size]
+            yield listing_page(
+                self.env,
+                self.site,
+                page_path(stem, number),
+                heading,
+                shown,
+                feed_prefix,
+                newer=page_path(stem, number + 1) if number < last else main,
+                older=page_path(stem, number - 1) if number > 1 else None,
+                number=number,
+            )
+
+    def tag(self, prefix: str, since: datetime | None = None) -> Iterator[Output]:
+        """One tag folder's feeds and pages, the numbered ones from ``since`` on (all, for
+        None)."""
+        tags, articles = self.groups[prefix], self.articles
+        title, folder = f"{self.site.title}: {tags[0]}", f"{prefix}/"
+        yield from self.feed(title, folder, f"{prefix}.html", tags)
+        start = 0 if since is None else articles.count(tags, before=since)
+        total = self.totals[prefix] = articles.count(tags)
+
+        def fetch(limit: int | None) -> list[Listed]:
+            return articles.listing(tags, limit)
+
+        yield from self.paged(prefix, tags[0], fetch, total, start, folder)
+
+    def year(self, year: int, since: datetime | None = None) -> Iterator[Output]:
+        """One year of the archive, its numbered pages from ``since`` on (all, for None)."""
+        bounds, articles = year_bounds(year, self.settings.zone), self.articles
+        start = 0 if since is None else articles.count(between=bounds, before=since)
+
+        def fetch(limit: int | None) -> list[Listed]:
+            return articles.listing(limit=limit, between=bounds)
+
+        yield from self.paged(_year_stem(year), str(year), fetch, self.years[year], start)
 
     def jobs(self, scope: Scope) -> list[Job]:
         """The units of work that build every list output ``scope`` reaches that still has
-        articles: the site-wide lists, each tag folder, each archive year."""
+        articles: the site-wide lists, each tag folder and archive year from where a change
+        reached it."""
         prefixes = sorted({tag_prefix(tag) for tag in scope.tags} & set(self.groups))
         years = sorted(scope.years & set(self.years))
-        return [("site", ""), *(("tag", p) for p in prefixes), *(("year", str(y)) for y in years)]
+        tags = [("tag", p, self._since_of_tag(p, scope)) for p in prefixes]
+        dated = [("year", str(y), self._since_of_year(y, scope)) for y in years]
+        return [("site", "", None), *tags, *dated]
 
     def job(self, job: Job) -> Iterator[Output]:
         """The outputs of one unit of work."""
-        kind, key = job
+        kind, key, since = job
         if kind == "site":
             yield from self.site_wide()
         elif kind == "tag":
-            yield from self.tag(key)
+            yield from self.tag(key, since)
         else:
-            yield self.year(int(key))
+            yield from self.year(int(key), since)
 
-    def stale(self, scope: Scope) -> list[str]:
-        """Outputs of tag folders and years in ``scope`` that no longer have any article."""
-        prefixes = {tag_prefix(tag) for tag in scope.tags} - set(self.groups)
-        paths = [f"{p}.html" for p in prefixes]
-        paths += [f"{p}/{kind.filename}" for p in prefixes for kind in FEED_KINDS]
-        return paths + [archive_path(year) for year in scope.years - set(self.years)]
+    @staticmethod
+    def _since_of_tag(prefix: str, scope: Scope) -> datetime | None:
+        """The earliest change to any tag of the folder (None: one without a moment)."""
+        changed = [tag for tag in scope.tags if tag_prefix(tag) == prefix]
+        if any(tag not in scope.since for tag in changed):
+            return None
+        return min(scope.since[tag] for tag in changed)
+
+    def _pages_past(self, stem: str, total: int, published: Container[str]) -> list[str]:
+        """The published numbered pages of a list past those of its ``total`` articles."""
+        found, number = [], pages_of(total, self.settings.output.page_size) + 1
+        while page_path(stem, number) in published:
+            found.append(page_path(stem, number))
+            number += 1
+        return found
+
+    def _since_of_year(self, year: int, scope: Scope) -> datetime | None:
+        zone = self.settings.zone
+        return min((m for m in scope.moments if m.astimezone(zone).year == year), default=None)
+
+    def stale(self, scope: Scope, published: Container[str]) -> list[str]:
+        """Outputs of tag folders and years in ``scope`` that are no longer produced: all of
+        those without any article, the numbered pages past the last of the others.
+
+        ``published`` holds what is published now; numbered pages run 1, 2, … without gaps.
+        """
+        prefixes = {tag_prefix(tag) for tag in scope.tags}
+        gone = prefixes - set(self.groups)
+        paths = [f"{p}.html" for p in gone]
+        paths += [f"{p}/{kind.filename}" for p in gone for kind in FEED_KINDS]
+        paths += [archive_path(year) for year in scope.years - set(self.years)]
+        for prefix in prefixes:
+            total = self.totals.get(prefix)
+            if total is None:  # not built: gone, or the build stopped at a template error
+                total = self.articles.count(self.groups[prefix]) if prefix in self.groups else 0
+            paths += self._pages_past(prefix, total, published)
+        for year in scope.years:
+            paths += self._pages_past(_year_stem(year), self.years[year], published)
+        return paths

@@ -1,6 +1,12 @@
-"""Static HTML pages: one per article, the home page, the archive and one page per tag.
+"""Static HTML pages: one per article, the home page, the archive, and the pages of each tag
+and archive year.
 
 Links between pages are relative, so ``public/`` opens in a browser straight from the disk.
+
+A tag's or a year's page (``tags/<slug>.html``, ``archive/<year>.html``) lists its newest
+articles; a longer list goes on over numbered pages, ``<stem>/page/<k>.html``, counted from the
+oldest article: page k holds the (k-1)·size+1-th to the k·size-th oldest, newest first, so a
+new article changes only the list's own page and its last numbered page (:func:`pages_of`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,17 @@ def archive_path(year: int) -> str:
     return f"archive/{year}.html"
 
 
+def page_path(stem: str, number: int) -> str:
+    """Numbered page ``number`` of the list whose own page is ``<stem>.html``."""
+    return f"{stem}/page/{number}.html"
+
+
+def pages_of(total: int, size: int) -> int:
+    """How many numbered pages a list of ``total`` articles has: none when its own page
+    holds them all."""
+    return 0 if total <= size else -(-total // size)
+
+
 def tag_prefix(tag: str) -> str:
     """The folder of a tag's feeds, and the stem of its page."""
     return f"tags/{tag_slug(tag)}"
@@ -51,8 +68,16 @@ def listing_page(
     items: Sequence[Listed],
     feed_prefix: str | None = None,
     tags: Sequence[str] = (),
+    *,
+    newer: str | None = None,
+    older: str | None = None,
+    number: int | None = None,
 ) -> Output:
-    """A page listing articles by title, author and date (no article text)."""
+    """A page listing articles by title, author and date (no article text).
+
+    ``newer`` and ``older`` are the paths of the neighbouring pages of a paged list (linked as
+    ``rel=prev`` and ``rel=next``: the list runs from the newest on), ``number`` the page's.
+    """
     html = render(
         env,
         "listing.html",
@@ -62,5 +87,8 @@ def listing_page(
         root=_root(path),
         feed_prefix=feed_prefix,
         tags=tags,
+        newer=newer,
+        older=older,
+        number=number,
     )
     return Output(path, HTML, html.encode())

@@ -43,7 +43,7 @@ from publisher.site.render import environment_for, templates_signature
 from publisher.site.websub import changed_feeds, ping
 from publisher.store.locks import held
 from publisher.store.publishing import Store
-from publisher.store.records import SlugConflict, Upserted
+from publisher.store.records import SlugConflict, Upserted, since_keys
 
 Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
@@ -80,6 +80,7 @@ class Run:
         s = self.settings
         parts = [__version__, templates_signature(self.env), repr(self.profiles)]
         parts += [repr(s.site), repr(s.feeds), repr(s.output.index_entries)]
+        parts += [repr(s.output.page_size)]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def years(self, *moments: datetime | None) -> set[int]:
@@ -106,6 +107,8 @@ def _note_change(run: Run, done: Upserted) -> None:
     builds.note_backlog("article", [article.uid])
     builds.note_backlog("tag", {*article.tags, *done.old_tags})
     builds.note_backlog("year", run.years(article.published, done.old_published))
+    tags, moments = {*article.tags, *done.old_tags}, (article.published, done.old_published)
+    builds.note_backlog("since", since_keys(tags, *moments))  # where its lists' pages change
     if done.old_slug and done.old_slug != article.slug:
         builds.note_backlog("gone", [done.old_slug])
 
@@ -193,6 +196,7 @@ def _withdraw(run: Run, vanished: set[str]) -> None:
             store.builds.note_backlog("gone", [article.slug])
             store.builds.note_backlog("tag", article.tags)
             store.builds.note_backlog("year", run.years(article.published))
+            store.builds.note_backlog("since", since_keys(article.tags, article.published))
         store.files.forget(vanished)
 
 
@@ -276,7 +280,7 @@ def _lists(run: Run, exporter: Exporter, scope: Scope, lists: Lists) -> None:
             refused.add(checked.errors)
         exporter.admit(checked)
     exporter.finish()
-    exporter.remove(lists.stale(scope))
+    exporter.remove(lists.stale(scope, exporter.hashes))
 
 
 def build(run: Run, exporter: Exporter, full: bool) -> None:
@@ -286,7 +290,7 @@ def build(run: Run, exporter: Exporter, full: bool) -> None:
     if full or backlog:
         lists = Lists(run.store.articles, run.env, run.settings)
         every_tag = {tag for group in lists.groups.values() for tag in group}
-        scope = Scope(every_tag, set(lists.years)) if full else Scope(backlog.tags, backlog.years)
+        scope = Scope(every_tag, set(lists.years)) if full else Scope.of(backlog)
         _lists(run, exporter, scope, lists)
     exporter.finish()
     if full and not run.report.refused:  # with a refusal, what was published before stays

@@ -269,13 +269,25 @@ class Articles:
             articles.c.author,
             articles.c.published,
         )
-        query = _present(tags).with_only_columns(*columns)
-        if between is not None:
-            start, end = (utc(moment) for moment in between)
-            query = query.where(articles.c.published >= start, articles.c.published < end)
+        query = _between(_present(tags).with_only_columns(*columns), between)
         with self.writes.reading() as conn:
             rows = conn.execute(query.limit(limit) if limit else query)
             return [Listed(*row) for row in rows]
+
+    def count(
+        self,
+        tags: Sequence[str] = (),
+        between: tuple[datetime, datetime] | None = None,
+        before: datetime | None = None,
+    ) -> int:
+        """How many articles :meth:`listing` lists (those published before ``before``, if
+        given): where a page of a long list starts, without loading the list."""
+        query = _between(_present(tags), between)
+        if before is not None:
+            query = query.where(articles.c.published < utc(before))
+        counted = query.order_by(None).with_only_columns(func.count())
+        with self.writes.reading() as conn:
+            return int(conn.execute(counted).scalar_one())
 
     def slugs(self) -> list[str]:
         """The slug of every present article."""
@@ -318,6 +330,14 @@ def _present(tags: Sequence[str]) -> Any:
         tagged = select(article_tags.c.article_id).where(article_tags.c.tag.in_(tags))
         query = query.where(articles.c.id.in_(tagged))
     return query.order_by(articles.c.published.desc(), articles.c.id.desc())
+
+
+def _between(query: Any, between: tuple[datetime, datetime] | None) -> Any:
+    """``query`` kept to articles published in ``[start, end)``, when given."""
+    if between is None:
+        return query
+    start, end = (utc(moment) for moment in between)
+    return query.where(articles.c.published >= start, articles.c.published < end)
 
 
 def _row(

@@ -148,13 +148,19 @@ def free_uid(lookup: Lookup, wanted: str) -> str:
     return candidate
 
 
-BacklogKind = Literal["article", "gone", "tag", "year"]
+BacklogKind = Literal["article", "gone", "tag", "year", "since"]
 
 
 @dataclass
 class Backlog:
     """What publishes stored but have not built yet: the changed articles (by id), the slugs
     whose pages must go, and the tags and years whose lists must be rebuilt.
+
+    ``since`` says, for a tag, the earliest publication moment of a change to it, and
+    ``moments`` are the publication moments of every change (before and after an edit): a
+    list of articles paged from its oldest end is the same as before up to there
+    (:func:`since_keys` makes the rows). A tag without ``since`` (a backlog of an older
+    version) is rebuilt whole.
 
     It is written in the same transaction as the change itself and cleared only once built,
     so a publish that dies between storing and writing is finished by the next one.
@@ -164,6 +170,8 @@ class Backlog:
     gone: set[str] = field(default_factory=set)
     tags: set[str] = field(default_factory=set)
     years: set[int] = field(default_factory=set)
+    since: dict[str, datetime] = field(default_factory=dict)
+    moments: set[datetime] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.articles or self.gone or self.tags or self.years)
@@ -172,8 +180,25 @@ class Backlog:
         """One row of the ``pending_build`` table."""
         if kind == "year":
             self.years.add(int(key))
+        elif kind == "since":
+            stamp, _, tag = key.partition(" ")
+            moment = datetime.fromisoformat(stamp)
+            if not tag:
+                self.moments.add(moment)
+            elif tag not in self.since or moment < self.since[tag]:
+                self.since[tag] = moment
         else:
             {"article": self.articles, "gone": self.gone, "tag": self.tags}[kind].add(key)
+
+
+def since_keys(tags: Iterable[str], *moments: datetime | None) -> list[str]:
+    """The ``since`` backlog rows of a change to an article with ``tags`` (before and after)
+    published at ``moments`` (before and after): each moment, and each tag with the earliest."""
+    known = sorted({utc(m) for m in moments if m is not None})
+    if not known:
+        return []
+    stamps = [moment.isoformat() for moment in known]
+    return stamps + [f"{stamps[0]} {tag}" for tag in sorted(set(tags))]
 
 
 KNOWN_COLUMNS = [getattr(articles.c, name) for name in Known.__dataclass_fields__]

@@ -195,3 +195,23 @@ def test_two_publishes_never_build_at_once(db_project: Project) -> None:
     second.join()
     store.close()
     assert events == ["held", "released", "published"]
+
+
+def test_listing_pages_and_counts_come_from_the_store(store: Store) -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    with store.transaction():
+        for day in range(7):
+            tags = ("Coasts", "Tides") if day % 2 else ("Coasts",)
+            changes = {"title": f"Day {day}", "published": start + timedelta(days=day)}
+            store.articles.upsert(_article(f"{day}.md", tags=tags, **changes), BASE, NOW, set())
+    with store.transaction():
+        newest = store.articles.listing(("Coasts",), limit=3)
+        assert [item.title for item in newest] == ["Day 6", "Day 5", "Day 4"]
+        assert store.articles.count(("Coasts",)) == 7
+        assert store.articles.count(("Tides", "Coasts")) == 7  # each article once
+        assert store.articles.count(("Tides",)) == 3
+        assert store.articles.count(("Coasts",), before=start + timedelta(days=3)) == 3
+        week = (start + timedelta(days=1), start + timedelta(days=5))
+        assert store.articles.count(between=week) == 4
+        assert store.articles.count(between=week, before=start + timedelta(days=2)) == 1
+        assert [i.title for i in store.articles.listing(between=week)][-1] == "Day 1"
