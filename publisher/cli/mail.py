@@ -18,13 +18,21 @@ import click
 
 from publisher.cli.console import Context
 from publisher.config.settings import Settings
-from publisher.site.render import environment_for
 from publisher.text import shown
 
 if TYPE_CHECKING:
+    from jinja2 import Environment
+
     from publisher.mail.issues import Plan
     from publisher.store.outbox import Outbox
     from publisher.store.subscribers import Imported
+
+
+def environment_for(settings: Settings) -> Environment:
+    """The site's template environment (Jinja2 is imported by the commands that render)."""
+    from publisher.site.render import environment_for
+
+    return environment_for(settings)
 
 
 @contextmanager

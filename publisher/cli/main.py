@@ -1,4 +1,8 @@
-"""Commands. The only place a :class:`PublisherError` becomes a message and an exit code."""
+"""Commands. The only place a :class:`PublisherError` becomes a message and an exit code.
+
+What only some commands need (the publish machinery, the content readers) is imported inside
+them, so ``--version``, ``--help`` and the commands that do not publish start quickly.
+"""
 
 from __future__ import annotations
 
@@ -19,13 +23,9 @@ from publisher.cli.outbox import OUTBOX_COMMANDS
 from publisher.cli.service import LONG_RUNNING, SERVICE_COMMANDS
 from publisher.config.loading import describe
 from publisher.config.settings import SECRETS, Settings
-from publisher.content.captures import load_profiles
-from publisher.content.reading import Limits, read_article
-from publisher.content.scan import scan
 from publisher.errors import PublisherError
 from publisher.models import Problem, RunReport
 from publisher.service import logs
-from publisher.site.publish import publish
 from publisher.text import shown, slugify
 
 
@@ -87,6 +87,8 @@ def publish_command(obj: Context) -> None:
 
     Exits 1 when an output was refused by the fidelity gate or a file could not be published.
     """
+    from publisher.site.publish import publish
+
     settings = obj.settings()
     with progress_bar() as progress:
         report = publish(settings, datetime.now(UTC), progress)
@@ -100,6 +102,10 @@ def check_content(settings: Settings) -> list[Problem]:
 
     The same walk and limits as a publish, so what ``check`` passes, ``publish`` reads.
     """
+    from publisher.content.captures import load_profiles
+    from publisher.content.reading import Limits, read_article
+    from publisher.content.scan import scan
+
     profiles = load_profiles(settings.path(settings.content.profiles_dir))
     limits = Limits.from_settings(settings.content)
     problems: list[Problem] = []

@@ -9,7 +9,6 @@ access log among them, go through the same handler.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Iterator
@@ -23,6 +22,8 @@ from publisher.cli.console import Context
 from publisher.config.settings import Settings
 
 if TYPE_CHECKING:
+    import asyncio
+
     import uvicorn
 
     from publisher.service.supervisor import Supervisor
@@ -75,6 +76,8 @@ def web_server(
 
 
 def _on_signals(stop: asyncio.Event, server: uvicorn.Server | None = None) -> None:
+    import asyncio
+
     def handle() -> None:
         stop.set()
         if server is not None:
@@ -107,6 +110,8 @@ def listen(command: Callable[..., None]) -> Callable[..., None]:
 @click.pass_obj
 def serve_command(obj: Context, host: str, port: int) -> None:
     """The web process: the site, the feeds, the readers' pages and the admin API."""
+    import asyncio
+
     settings = obj.settings()
 
     async def main() -> None:
@@ -122,6 +127,8 @@ def serve_command(obj: Context, host: str, port: int) -> None:
 @click.pass_obj
 def worker_command(obj: Context) -> None:
     """The worker process: publish on changes, open digest issues on schedule, send them."""
+    import asyncio
+
     from publisher.service.worker import Worker
 
     settings = obj.settings()
@@ -142,6 +149,8 @@ async def serve_and_work(worker: Worker, server: uvicorn.Server, stop: asyncio.E
     The worker runs supervised, and its supervisor is the one the server's ``/healthz`` asks
     (see :func:`web_server`): the site is never served with a worker that silently stopped.
     """
+    import asyncio
+
     keep = worker.supervisor.keep
     working = asyncio.create_task(keep("worker", partial(worker.run, stop), stop))
     try:
@@ -156,6 +165,8 @@ async def serve_and_work(worker: Worker, server: uvicorn.Server, stop: asyncio.E
 @click.pass_obj
 def run_command(obj: Context, host: str, port: int) -> None:
     """Web and worker in one process, for a single machine."""
+    import asyncio
+
     from publisher.service.worker import Worker
 
     settings = obj.settings()
