@@ -2,11 +2,13 @@
 
 ``K`` workers each hold one connection, reused for up to ``messages_per_connection`` messages
 and replaced after a 421, a timeout or a dropped connection (aiosmtplib serialises one
-conversation per client, so concurrency is connections). Before a worker hands a message to
-the relay, the message is marked *in flight* — in the same group commit that records the
+conversation per client, so concurrency is connections). Before a worker hands a message's
+text to the relay, the message is marked *in flight* — in the same group commit that records the
 worker's previous outcome — so after a crash at most one message per worker was sent without
 being recorded, and the next sender knows which (it sends those once more, each under the same
-Message-ID, and gives up as "possibly delivered" a message whose sender died twice).
+Message-ID, and gives up as "possibly delivered" a message whose sender died twice). That
+commit runs while the relay answers the message's ``MAIL`` and ``RCPT``: a worker does not
+wait for the store between messages, only its text waits for the commit.
 
 A reply that blames the relay (unreachable, refusing the sender: :mod:`publisher.mail.replies`)
 pauses the whole outbox: the claims are given back untried, the relay's state is stored for
@@ -33,7 +35,7 @@ from publisher.errors import StoreError
 from publisher.mail.messages import Letter, letter_for, links_for
 from publisher.mail.policy import DrainReport, decide, paused, relay_line
 from publisher.mail.replies import DeliveryError
-from publisher.mail.transports import Connection, Transport
+from publisher.mail.transports import Connection, Transport, Withdrawn
 from publisher.models import Claim, Outcome, RelayState
 from publisher.store.outbox import Outbox
 
@@ -98,7 +100,8 @@ class Sender:
         self.total = 0
         self.unrecorded = 0  # claimed and not yet recorded (or released)
         self.deadlines: dict[int, float] = {}  # claim id → loop time its lease runs short
-        self.ended: dict[int, Outcome] = {}  # each delivery's latest outcome in this drain
+        self.settled = 0  # deliveries with an outcome in this drain
+        self.again: dict[int, Outcome] = {}  # the outcome of each one queued again, for now
         self.pending: list[Commit] = []
         self.wake = asyncio.Event()
         self.recorded = asyncio.Event()
@@ -260,7 +263,8 @@ class Sender:
     # -- a worker: one connection -------------------------------------------------------------
 
     async def _worker(self, queue: asyncio.Queue[Claim | None], stop: asyncio.Event) -> None:
-        """Take a claim, commit the last outcome and this claim's start together, send it."""
+        """Take a claim, commit the last outcome and this claim's start together while its
+        envelope goes, send its text once that commit is in."""
         connection: Connection | None = None
         used, last = 0, list[Outcome]()
         try:
@@ -281,12 +285,12 @@ class Sender:
                     await self._commit([*last, self._held(claim, stop)], None)
                     last = []
                     continue
-                ready = await self._commit(last, claim)
+                cleared = self._recording(last, claim)
                 last = []
-                if not ready:  # its lease is no longer this sender's
+                outcome, connection, used = await self._send(claim, connection, used, cleared)
+                if outcome is None or not await cleared:  # no longer this sender's to send
                     self.unrecorded -= 1
                     continue
-                outcome, connection, used = await self._send(claim, connection, used)
                 last = [outcome]
         except StoreError as exc:  # the store was gone for longer than a lease: stop here
             self.report.error = str(exc)
@@ -304,9 +308,14 @@ class Sender:
         return Outcome(*key, "queued", why, claim.lease, self.clock(), tried=False)
 
     async def _send(
-        self, claim: Claim, connection: Connection | None, used: int
-    ) -> tuple[Outcome, Connection | None, int]:
-        """Hand one message over; what became of it, and the connection to go on with."""
+        self,
+        claim: Claim,
+        connection: Connection | None,
+        used: int,
+        cleared: asyncio.Future[bool],
+    ) -> tuple[Outcome | None, Connection | None, int]:
+        """Hand one message over, its text once ``cleared``; what became of it (``None``:
+        withdrawn, nothing sent), and the connection to go on with."""
         letter = await self._letter(claim.issue_id)
         key, message = letter.message(claim.subscriber)
         await self.limit.wait()
@@ -315,11 +324,15 @@ class Sender:
             if connection is None:
                 connection, used = await self.transport.connect(), 0
             await connection.send(
-                self.settings.mail.from_address, claim.subscriber.address, message, key
+                self.settings.mail.from_address, claim.subscriber.address, message, key, cleared
             )
             used += 1
         except DeliveryError as exc:
             error = exc
+        except Withdrawn:
+            if connection is not None:
+                await connection.close()
+            return None, None, 0
         if error is not None and error.verdict.pauses:
             await self._pause(error)
         spent = used >= self.smtp.messages_per_connection
@@ -336,10 +349,15 @@ class Sender:
         are committed; whether ``start`` is still this sender's to send."""
         if not outcomes and start is None:
             return False
+        return await self._recording(outcomes, start)
+
+    def _recording(self, outcomes: list[Outcome], start: Claim | None) -> asyncio.Future[bool]:
+        """Hand outcomes (and a claim about to be sent) to the recorder; resolves once they are
+        committed, to whether ``start`` is still this sender's to send."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.pending.append((outcomes, start, done))
         self.wake.set()
-        return await done
+        return done
 
     async def _recorder(self) -> None:
         """Commit in groups: whatever arrived while the last commit ran, and for a moment
@@ -375,11 +393,17 @@ class Sender:
                 done.set_result(start is not None and start.id in marked)
             self.recorded.set()
             if self.progress is not None:
-                self.progress(len(self.ended), max(self.total, len(self.ended)))
+                self.progress(self.settled, max(self.total, self.settled))
 
     def _count(self, outcome: Outcome) -> None:
-        earlier = self.ended.get(outcome.id)
-        if earlier is not None:
+        """Count a delivery where it ended up. Only one queued again (a retry, or given back)
+        can come back in the same drain, so only those outcomes are kept, to be taken back
+        then: memory follows the deliveries retrying, not the issue's audience."""
+        earlier = self.again.pop(outcome.id, None)
+        if earlier is None:
+            self.settled += 1
+        else:
             self.report.remove(earlier)
-        self.ended[outcome.id] = outcome
+        if outcome.state == "queued":
+            self.again[outcome.id] = outcome
         self.report.add(outcome)
