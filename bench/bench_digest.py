@@ -58,9 +58,9 @@ EXTRA_BODY_BYTES = 700  # one generated article this long brings a message to ab
 CHILD_TIMEOUT_S = 600
 
 TARGETS = {
-    "messages_per_s": 1000.0,
+    "messages_per_s": 2000.0,
     "vs_naive": 3.0,
-    "of_raw": 0.60,
+    "of_raw": 0.75,
     "peak_rss_mb": 200.0,
     "rss_at_n": 100_000,
 }
@@ -542,9 +542,10 @@ def print_table(results: list[Result]) -> None:
     """One block per audience size: each figure, its target and PASS/MISS."""
     for r in results:
         rss_applies = r.n >= TARGETS["rss_at_n"]
+        goal_rate, goal_raw = TARGETS["messages_per_s"], TARGETS["of_raw"]
         rows: list[tuple[str, str, str, bool | None]] = [
             ("message size", f"{r.message_bytes:,} B", "~20 KB", None),
-            ("drain", f"{r.drain_messages_per_s:,.0f} msg/s", "≥ 1,000 msg/s",
+            ("drain", f"{r.drain_messages_per_s:,.0f} msg/s", f"≥ {goal_rate:,.0f} msg/s",
              r.checks["messages_per_s"]),
             ("peak RSS (drain process)", f"{r.peak_rss_mb:.0f} MB",
              "< 200 MB" + ("" if rss_applies else " at 100k"),
@@ -557,7 +558,8 @@ def print_table(results: list[Result]) -> None:
             ("raw ceiling", f"{r.raw_messages_per_s:,.0f} msg/s", f"({r.raw_messages:,} sent)",
              None),
             ("  its CPU per 1,000 messages", f"{r.raw_cpu_s_per_1000:.2f} s", "", None),
-            ("drain / raw (median round)", f"{r.of_raw:.1%}", "≥ 60%", r.checks["of_raw"]),
+            ("drain / raw (median round)", f"{r.of_raw:.1%}", f"≥ {goal_raw:.0%}",
+             r.checks["of_raw"]),
             ("  every round", " ".join(f"{x:.0%}" for x in r.of_raw_rounds), "", None),
         ]  # fmt: skip
         print(f"N = {r.n:,} subscribers ({r.drain_sent:,} sent, {r.drain_left} left)")
