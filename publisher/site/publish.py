@@ -49,6 +49,7 @@ Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
 CHUNK = 200  # files stored per transaction: other writers wait for one chunk at most
 PUBLISH_WAIT = 600.0  # a full rebuild of a large site takes a while: wait for it
+LISTS = "feeds and listings"  # what a refusal of a whole unit of list work is reported as
 LIST_JOBS = 8  # units of list work (site, tag folders, years) worth starting workers for
 
 
@@ -259,7 +260,7 @@ def _list_outputs(lists: Lists, job: Job) -> list[Checked]:
     try:
         return [gate(output) for output in lists.job(job)]
     except RenderError as exc:
-        return [failed("feeds and listings", str(exc))]
+        return [failed(LISTS, str(exc))]
 
 
 def _lists(run: Run, exporter: Exporter, scope: Scope, lists: Lists) -> None:
@@ -274,7 +275,7 @@ def _lists(run: Run, exporter: Exporter, scope: Scope, lists: Lists) -> None:
     )
     refused: set[tuple[str, ...]] = set()
     for checked in (checked for outputs in results for checked in outputs):
-        if checked.errors and checked.output.path == "feeds and listings":
+        if checked.errors and checked.output.path == LISTS:
             if checked.errors in refused:
                 continue
             refused.add(checked.errors)
