@@ -37,6 +37,12 @@ class ConfigError(PublisherError):
     hint = "check config/publisher.toml and the PUBLISHER_* environment variables"
 
 
+class NotFound(PublisherError):
+    """A request names an issue or a subscriber that does not exist."""
+
+    hint = "check the number or address; the console and `publisher outbox` list what there is"
+
+
 class ContentError(PublisherError):
     """One content file cannot be read or classified; the rest of the batch is still published."""
 

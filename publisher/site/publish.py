@@ -15,13 +15,14 @@ half-way is completed by the next one.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from multiprocessing.util import Finalize
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
@@ -323,6 +324,7 @@ def publish(
         profiles = load_profiles(settings.path(settings.content.profiles_dir))
         run = Run(settings, store, env, profiles, now, report, progress)
         with held(store.engine, "publish", PUBLISH_WAIT):
+            began = time.monotonic()
             exporter = Exporter(store, settings.path(settings.output.public_dir), now, report)
             exporter.recover()
             signature = run.signature()
@@ -334,6 +336,8 @@ def publish(
                 store.builds.clear_backlog()
                 store.builds.clear_journal()
                 store.builds.save_problems(report.skipped, now)
+                seconds = time.monotonic() - began
+                store.builds.note_publish(publish_record(report, now, seconds, full))
         # After the commit, so a hub that fetches at once gets the new feed.
         hub = settings.feeds.hub
         topics = changed_feeds(report.written, settings.site.base_url) if hub else []
@@ -343,3 +347,19 @@ def publish(
         return report
     finally:
         store.close()
+
+
+def publish_record(report: RunReport, now: datetime, seconds: float, full: bool) -> dict[str, Any]:
+    """What the console lists of one finished publish: when, how long, what it changed."""
+    errors = sum(1 for p in report.skipped if p.severity == "error")
+    return {
+        "when": now.isoformat(),
+        "seconds": round(seconds, 3),
+        "full": full,
+        "new": len(report.new),
+        "updated": len(report.updated),
+        "removed": len(report.removed),
+        "written": len(report.written),
+        "refused": len(report.refused),
+        "problems": errors,
+    }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
@@ -23,6 +24,8 @@ from publisher.store.schema import export_journal, files, pending_build, problem
 from publisher.store.writes import ByPath, Writes, delete_where_in, insert_missing
 
 SIGNATURE = "build_signature"  # the meta row: what the last finished build was made with
+PUBLISHES = "publishes"  # the meta row: the last publishes, newest first (the console's list)
+KEPT_PUBLISHES = 20
 
 
 class Files:
@@ -131,3 +134,11 @@ class Builds:
         conn.execute(delete(problems))
         if rows:
             conn.execute(insert(problems), rows)
+
+    def note_publish(self, record: dict[str, Any]) -> None:
+        """Add one finished publish (when, how long, what changed) to the last ones kept, in
+        this transaction: the publish lock is held, so no other publish writes the row."""
+        conn = self.writes.conn
+        kept = read_meta(conn, PUBLISHES)
+        found = [record, *(json.loads(kept) if kept else [])][:KEPT_PUBLISHES]
+        write_meta(conn, PUBLISHES, json.dumps(found))

@@ -289,15 +289,21 @@ class Deliveries:
             value: datetime | None = conn.execute(query).scalar()
         return value
 
-    def retry_failed(self, now: datetime, possibly_delivered: bool = False) -> int:
-        """Queue failed deliveries of still-active subscribers again, tries counted afresh;
-        with ``possibly_delivered`` those too (each may then arrive twice)."""
+    def retry_failed(
+        self, now: datetime, possibly_delivered: bool = False, issue_id: int | None = None
+    ) -> int:
+        """Queue failed deliveries of still-active subscribers again (of one issue, or all),
+        tries counted afresh; with ``possibly_delivered`` those too (each may then arrive
+        twice)."""
         active = select(subscribers.c.id).where(subscribers.c.status == "active")
         states = ["failed", "possibly_delivered"] if possibly_delivered else ["failed"]
+        chosen = deliveries.c.state.in_(states) & deliveries.c.subscriber_id.in_(active)
+        if issue_id is not None:
+            chosen &= deliveries.c.issue_id == issue_id
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(deliveries)
-                .where(deliveries.c.state.in_(states), deliveries.c.subscriber_id.in_(active))
+                .where(chosen)
                 .values(
                     state="queued", attempts=0, uncertain=0, next_attempt=utc(now), updated=utc(now)
                 )
