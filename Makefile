@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(BIN)/publisher subscribers import config/demo-subscribers.csv
 	$(BIN)/publisher digest daily
 	@echo "Static site: public/index.html; digests: var/outbox/new/ (a Maildir)"
+	$(BIN)/publisher signin
 	$(BIN)/publisher run
 
 test: check

@@ -33,6 +33,7 @@ OPERATOR_ENV = ("PUBLISHER_", "DATABASE_URL", "SMTP_PASSWORD")
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 3, 29, 12, 0, tzinfo=BERLIN)  # the day Berlin moves to summer time
 IN_CI = bool(os.environ.get("CI"))
+CHROMEDRIVER = shutil.which("chromedriver")
 
 
 def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -165,3 +166,22 @@ def outboxed(db_project: Project, mail_server: MailServer) -> Iterator[Callable[
     yield make
     for item in made:
         item.outbox.engine.dispose()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium through its chromedriver (never a downloaded browser); the
+    browser tests skip themselves when it is missing, except under CI."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    assert CHROMEDRIVER is not None, "CI must install chromium and chromium-driver"
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -93,6 +93,7 @@ def _announce(settings: Settings, host: str, port: int) -> None:
     click.echo(f"site:      http://{host}:{port}/  (canonical {base})")
     click.echo(f"feeds:     http://{host}:{port}/atom.xml  /rss.xml  /feed.json")
     click.echo(f"admin API: http://{host}:{port}/api/status  (Authorization: Bearer …)")
+    click.echo(f"console:   http://{host}:{port}/admin/  (`publisher signin` prints the token)")
 
 
 def listen(command: Callable[..., None]) -> Callable[..., None]:
@@ -195,4 +196,31 @@ def schedule_command(obj: Context) -> None:
         click.echo(f"{job.id:<20} {job.description}: {when}")
 
 
-SERVICE_COMMANDS = (serve_command, worker_command, run_command, schedule_command)
+@click.command("signin")
+@listen
+@click.pass_obj
+def signin_command(obj: Context, host: str, port: int) -> None:
+    """How to sign in to the operator's console. With no PUBLISHER_ADMIN_TOKEN, a token is
+    made once for this machine and kept in var/admin-token (owner-only, never in config/)."""
+    import secrets
+
+    settings = obj.settings()
+    where = settings.local_token_path
+    token = settings.web.admin_token
+    if not token:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_urlsafe(32)
+        with open(where, "x", encoding="utf-8", opener=_owner_only) as out:
+            out.write(token + "\n")
+        click.echo(f"made an admin token for this machine: {where}")
+    click.echo(f"console: http://{host}:{port}/admin/")
+    click.echo(f"token:   {token}")
+
+
+def _owner_only(path: str, flags: int) -> int:
+    import os
+
+    return os.open(path, flags, 0o600)
+
+
+SERVICE_COMMANDS = (serve_command, worker_command, run_command, schedule_command, signin_command)

@@ -15,7 +15,7 @@ import dataclasses
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -270,8 +270,21 @@ def load_settings(root: Path, environ: Mapping[str, str]) -> Settings:
     given = {**_from_file(data, path, infos), **_from_environment(environ, infos)}
     values = _checked_values(given, root, infos)
     settings = Settings(root=root, digests=digests, **_built_sections(values))
+    settings = _with_local_token(settings)
     _check_relay(settings.smtp, given.get("smtp.security", _Given(None, DEFAULT)).where)
     return settings
+
+
+def _with_local_token(settings: Settings) -> Settings:
+    """With no admin token in the environment, the one ``publisher signin`` made for this
+    machine under ``var/`` (never in ``config/``, which is shared and may be committed)."""
+    if settings.web.admin_token:
+        return settings
+    try:
+        made = settings.local_token_path.read_text(encoding="utf-8").strip()
+    except OSError:  # none made (or unreadable): no admin token, the API stays closed
+        return settings
+    return replace(settings, web=replace(settings.web, admin_token=made)) if made else settings
 
 
 def _check_relay(smtp: SmtpSettings, where: str) -> None:

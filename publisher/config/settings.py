@@ -236,7 +236,8 @@ class WebSettings:
     )
     admin_token: str = setting(
         "",
-        "Bearer token of the admin API: from the environment only; unset disables the API.",
+        "Admin API bearer token and console sign-in: from the environment only, else "
+        "var/admin-token (made by `publisher signin`); unset disables both.",
         env="PUBLISHER_ADMIN_TOKEN",
     )
     public_metrics: bool = setting(
@@ -374,6 +375,11 @@ class Settings:
         if self.database.url:
             return self.database.url
         return f"sqlite:///{(self.path(self.output.var_dir) / 'publisher.db').resolve()}"
+
+    @property
+    def local_token_path(self) -> Path:
+        """Where ``publisher signin`` keeps the admin token it made for this machine."""
+        return self.path(self.output.var_dir) / "admin-token"
 
     @property
     def zone(self) -> ZoneInfo:

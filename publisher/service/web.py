@@ -29,7 +29,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
@@ -48,8 +48,10 @@ from publisher.mail.tokens import (
 from publisher.models import Subscriber
 from publisher.service.admin import AdminApi
 from publisher.service.conditional import Bodies, not_modified
+from publisher.service.console import Console
 from publisher.service.guard import Guard, same_origin, style_hashes
 from publisher.service.health import healthz_body
+from publisher.service.operations import Operations
 from publisher.service.supervisor import Supervisor
 from publisher.site.render import environment_for, render
 from publisher.store.engine import open_engine
@@ -81,7 +83,8 @@ class Web:
         self.subscribers = self.outbox.subscribers  # what the readers' own pages change
         self.limits = Limits(self.engine, settings.web)
         self.env = environment_for(settings)
-        self.api = AdminApi(settings, self.outbox, self.status, self.env)
+        self.operations = Operations(settings, self.outbox, self.env)
+        self.api = AdminApi(settings, self.operations, self.status)
         self.bodies = Bodies()
         self.form_key = form_key(self.engine)
         self.styles = style_hashes(self.env)
@@ -340,6 +343,8 @@ class Web:
             Route("/subscribe", self.form_post("subscribe", self.subscribe), methods=POSTS),
             Route("/confirm/{token}", self.form_post("confirm", self.confirm), methods=POSTS),
             Mount("/api", routes=api.routes()),
+            Route("/admin", lambda _request: RedirectResponse("/admin/", 308)),
+            Mount("/admin", routes=Console(self).routes()),
             Route("/metrics", metrics),
             Route("/{path:path}", self.output, methods=["GET", "HEAD"]),
         ]

@@ -7,7 +7,6 @@ event-handler payloads never run.
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -20,10 +19,9 @@ from publisher.site.render import environment_for
 from publisher.store.outbox import Outbox
 from publisher.store.publishing import Store
 from publisher.text import visible_text
-from tests.conftest import IN_CI, NOW, Project
+from tests.conftest import CHROMEDRIVER, IN_CI, NOW, Project
 from tests.smtpserver import MailServer, free_port
 
-CHROMEDRIVER = shutil.which("chromedriver")
 HOSTILE = """---
 title: A Hostile Body
 date: 2026-03-20
@@ -39,23 +37,6 @@ disclaimer: "Views are the author's own."
 
 if CHROMEDRIVER is None and not IN_CI:
     pytest.skip("needs Debian's chromium and chromium-driver", allow_module_level=True)
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    assert CHROMEDRIVER is not None, "CI must install chromium and chromium-driver"
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
