@@ -18,7 +18,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from publisher.errors import ConfigError, StoreError
 from publisher.store.schema import SCHEMA_REVISION
 
-SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON")
+# The busy timeout first: switching a fresh file to WAL waits for a migration under way in
+# another process, and before it is set that wait is pysqlite's 5 s, not the store's 10 s.
+SQLITE_PRAGMAS = ("busy_timeout=10000", "journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
