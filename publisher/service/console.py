@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from publisher.errors import NotFound, PublisherError, StoreError
+from publisher.mail.transports import transport_for
 from publisher.service import session
 from publisher.service.guard import content_security_policy
 from publisher.service.health import problem_of
@@ -154,6 +155,7 @@ class Console:
             "problems": len(status.problems()),
             "tasks": tasks,
             "relays": status.relays(),
+            "relay": transport_for(self.settings).description,
             "outbox": status.deliveries(),
             "publishes": overview.publishes(self.engine)[:10],
             "next_runs": runs,
