@@ -200,3 +200,10 @@ def _escaped(char: str) -> str:
     if point < 0x100:
         return f"\\x{point:02x}"
     return f"\\u{point:04x}" if point < 0x10000 else f"\\U{point:08x}"
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """``1 new story``, ``2 new stories``, ``1,204 subscribers``: a count with its noun, the one
+    place every subject, page and command line makes one (the ``plural`` filter of templates).
+    ``many`` defaults to ``one`` with an ``s``."""
+    return f"{count:,} {one if count == 1 else many or one + 's'}"

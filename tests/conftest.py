@@ -185,3 +185,25 @@ def browser() -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def signup(db_project: Project, mail_server: MailServer) -> Iterator[tuple[Any, Any, MailServer]]:
+    """A published project's web app with a real relay: (test client, outbox, relay)."""
+    db_project.environ.update(mail_server.environ())
+    # Every request of the test client comes from one client; its limit is test_abuse's.
+    db_project.environ["PUBLISHER_WEB__SUBSCRIBES_PER_CLIENT"] = "1000"
+    from starlette.testclient import TestClient
+
+    from publisher.service.web import create_app
+    from publisher.store.outbox import Outbox
+    from publisher.store.publishing import Store
+
+    db_project.publish()
+    settings = db_project.settings()
+    store = Store.open(settings.database_url)
+    try:
+        with TestClient(create_app(settings)) as client:
+            yield client, Outbox(store.engine), mail_server
+    finally:
+        store.close()

@@ -18,9 +18,11 @@ import click
 
 from publisher.cli.console import Context
 from publisher.config.settings import Settings
-from publisher.text import shown
+from publisher.text import plural, shown
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from jinja2 import Environment
 
     from publisher.mail.issues import Plan
@@ -148,7 +150,7 @@ def subscribers_list(obj: Context, status: str | None) -> None:
             digests = shown(" ".join(subscriber.digests) or "-")
             click.echo(f"{shown(subscriber.address)}\t{subscriber.status}\t{digests}")
             count += 1
-    click.echo(f"{count} subscribers", err=True)
+    click.echo(plural(count, "subscriber"), err=True)
 
 
 @subscribers_group.command("import")
@@ -207,7 +209,7 @@ def digest_command(obj: Context, name: str, dry_run: bool, no_send: bool) -> Non
     if dry_run:
         with mail_store(settings) as outbox:
             ready = plan(settings, outbox, environment_for(settings), digest, now)
-            _print_plan(ready, outbox)
+            _print_plan(ready, outbox, settings.zone)
         return
     publish(settings, now)
     with mail_store(settings) as outbox:
@@ -217,20 +219,21 @@ def digest_command(obj: Context, name: str, dry_run: bool, no_send: bool) -> Non
             return
         issue = opened.issue
         click.echo(
-            f"{name}: issue {issue.id} ({issue.slot}) with {len(opened.plan.articles)} articles "
-            f"for {issue.recipients} subscribers: {shown(issue.subject)}"
+            f"{name}: issue {issue.id} ({issue.slot}) with "
+            f"{plural(len(opened.plan.articles), 'article')} "
+            f"for {plural(issue.recipients, 'subscriber')}: {shown(issue.subject)}"
         )
         if not no_send:
             finish(send(settings, outbox))
 
 
-def _print_plan(ready: Plan, outbox: Outbox) -> None:
+def _print_plan(ready: Plan, outbox: Outbox, zone: ZoneInfo) -> None:
     out = click.echo
     out(f"digest {ready.digest.name}, slot {ready.slot} (dry run: nothing stored or sent)")
     out(f"subject: {shown(ready.draft.subject)}")
-    out(f"articles ({len(ready.articles)}):")
+    out(f"{plural(len(ready.articles), 'article')}:")
     for article in ready.articles:
-        out(f"  {article.published:%Y-%m-%d}  {shown(article.title)}")
+        out(f"  {article.published.astimezone(zone):%Y-%m-%d}  {shown(article.title)}")
     if ready.baseline:
         out(f"older articles this new digest starts after: {len(ready.baseline)}")
     out(f"recipients: {ready.recipients}")
@@ -275,7 +278,7 @@ def preview_command(obj: Context, name: str, out: Path | None, text: bool, eml: 
     else:
         out.write_bytes(body)
         shown_out, to = shown(out), shown(reader.address)
-        click.echo(f"{shown_out}: {len(ready.articles)} articles for {to}", err=True)
+        click.echo(f"{shown_out}: {plural(len(ready.articles), 'article')} for {to}", err=True)
     for problem in ready.draft.problems:
         click.echo(f"refused: {shown(problem)}", err=True)
 
@@ -301,7 +304,7 @@ def send_test_command(obj: Context, name: str, address: str) -> None:
     for problem in ready.draft.problems:
         click.echo(f"warning: {shown(problem)}", err=True)
     reader = sample(outbox, digest, to)
-    letter = letter_for(settings, ready.issue(now))
+    letter = letter_for(settings, ready.issue(now, test=True))
     transport = transport_for(settings)
 
     async def send() -> str:

@@ -17,17 +17,12 @@ import click
 
 from publisher.cli.console import Context, progress_bar
 from publisher.config.settings import Settings
-from publisher.text import shown
+from publisher.text import plural, shown
 
 if TYPE_CHECKING:
     from publisher.mail.policy import DrainReport
     from publisher.store.outbox import Outbox
     from publisher.store.tally import Group
-
-
-def plural(count: int, one: str, many: str | None = None) -> str:
-    """``1 try``, ``2 tries``: a count with its noun."""
-    return f"{count:,} {one if count == 1 else many or one + 's'}"
 
 
 def _when(moment: datetime | None, settings: Settings) -> str:

@@ -117,3 +117,51 @@ def parse(line: str) -> Schedule:
     if not either_day and not any(day <= MONTH_DAYS[m - 1] for m in months for day in days):
         raise CronError(f"it never fires: day {texts[2]} does not occur in month {texts[3]}")
     return Schedule(minutes, hours, days, months, frozenset(d % 7 for d in weekdays), either_day)
+
+
+DAY_NAMES = ("Sundays", "Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays")
+EVERY_DAY, EVERY_MONTH = frozenset(range(1, 32)), frozenset(range(1, 13))
+
+
+def _ordinal(day: int) -> str:
+    suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
+
+
+def _days(schedule: Schedule) -> str | None:
+    """The days a schedule fires on, in words, for the shapes people write; ``None`` else."""
+    weekdays, days = schedule.weekdays, schedule.days
+    every_weekday = len(weekdays) == 7
+    if schedule.months != EVERY_MONTH or schedule.either_day:
+        return None
+    if days == EVERY_DAY and every_weekday:
+        return "Every day"
+    if days == EVERY_DAY:
+        if weekdays == frozenset(range(1, 6)):
+            return "Weekdays"
+        if weekdays == frozenset({0, 6}):
+            return "Weekends"
+        names = [DAY_NAMES[d] for d in sorted(weekdays, key=lambda d: (d + 6) % 7)]
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    if every_weekday and len(days) == 1:
+        (day,) = days
+        return f"On the {_ordinal(day)} of each month"
+    return None
+
+
+def describe(line: str) -> str:
+    """A cron line as readers are told it: ``0 7 * * *`` is "Every day at 07:00", ``0 8 * * mon``
+    "Mondays at 08:00", ``30 6,18 * * 1-5`` "Weekdays at 06:30 and 18:30". A line of another
+    shape is given as it is ("On the schedule 0 */4 * * *"). Times are the site's (its zone is
+    the schedule's).
+
+    :raises CronError: for a line that is not a valid cron line.
+    """
+    schedule = parse(line)
+    days = _days(schedule)
+    if days is None or len(schedule.minutes) != 1 or len(schedule.hours) > 3:
+        return f"On the schedule {' '.join(line.split())}"
+    (minute,) = schedule.minutes
+    times = [f"{hour:02d}:{minute:02d}" for hour in sorted(schedule.hours)]
+    said = times[0] if len(times) == 1 else ", ".join(times[:-1]) + " and " + times[-1]
+    return f"{days} at {said}"

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from publisher.config.cron import describe
+
 
 def setting(
     default: Any,
@@ -339,13 +341,25 @@ class DigestSettings:
         form="cron",
     )
     subject: str = setting(
-        "{{ site.title }}: {{ articles | length }} new", "Jinja template of the subject line."
+        "{{ site.title }}: {{ articles | length | plural('new article') }}",
+        "Jinja template of the subject line.",
     )
     max_articles: int = setting(
         20, "Most articles in one issue; the rest wait for the next one.", low=1, high=10_000
     )
     full_text: bool = setting(False, "Whole articles instead of excerpts with a link.")
     skip_empty: bool = setting(True, "Open no issue when nothing is new.")
+    label: str = setting(
+        "",
+        "What readers are told of when it comes; empty: the schedule in words, "
+        "e.g. 'Every day at 07:00'.",
+    )
+
+    @property
+    def description(self) -> str:
+        """When this digest comes, as readers are told it: ``label``, or the schedule in words
+        (in the site's time zone, which the schedule is in)."""
+        return self.label or describe(self.schedule)
 
 
 @dataclass(frozen=True)

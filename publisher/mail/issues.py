@@ -23,6 +23,7 @@ from publisher.store.outbox import Outbox
 
 log = logging.getLogger(__name__)
 SAMPLE = "reader@example.org"
+TEST_MARK = "[TEST]"  # what the subject of a test send starts with
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,12 @@ class Plan:
     draft: Draft
     nonce: str
 
-    def issue(self, opened: datetime) -> Issue:
+    def issue(self, opened: datetime, test: bool = False) -> Issue:
+        """The issue as it would be opened; a ``test`` one says so in its subject, so a test
+        sent to a real inbox is never taken for the issue itself."""
         d = self.draft
-        return Issue(0, self.digest.name, self.slot, opened, self.nonce, d.subject, d.html, d.text)
+        subject = f"{TEST_MARK} {d.subject}" if test else d.subject
+        return Issue(0, self.digest.name, self.slot, opened, self.nonce, subject, d.html, d.text)
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,10 @@ from datetime import datetime, timedelta, tzinfo
 from publisher.config.settings import SmtpSettings
 from publisher.mail.replies import DeliveryError, Stage, Verdict
 from publisher.models import Claim, Outcome, RelayCondition, RelayState
+from publisher.text import plural
 
 MAX_BACKOFF = timedelta(hours=6)
 PROBE_MAX = timedelta(minutes=15)
-
-
-def _plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
 
 
 def backoff(tries: int, smtp: SmtpSettings) -> timedelta:
@@ -52,7 +49,7 @@ def decide(claim: Claim, error: DeliveryError | None, now: datetime, smtp: SmtpS
         later = now + backoff(tries, smtp)
         return Outcome(*key, "queued", reply, claim.lease, later, uncertain=True)
     if tries >= smtp.max_attempts:
-        gave_up = f"gave up after {_plural(tries, 'try', 'tries')}: {reply}"
+        gave_up = f"gave up after {plural(tries, 'try', 'tries')}: {reply}"
         return Outcome(*key, "failed", gave_up, claim.lease)
     return Outcome(*key, "queued", reply, claim.lease, now + backoff(tries, smtp))
 

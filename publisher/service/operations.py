@@ -126,7 +126,7 @@ class Operations:
         digest = find_digest(self.settings, name)
         to = address_of(address)
         ready = plan(self.settings, self.outbox, self.env, digest, now)
-        letter = letter_for(self.settings, ready.issue(now))
+        letter = letter_for(self.settings, ready.issue(now, test=True))
         reader = sample(self.outbox, digest, to)
         transport = transport_for(self.settings)
 

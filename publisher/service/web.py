@@ -36,7 +36,7 @@ from starlette.types import ASGIApp
 from publisher.addresses import AddressError, normalise_address
 from publisher.config.settings import Settings
 from publisher.errors import StoreError
-from publisher.mail.confirmation import send_confirmation
+from publisher.mail.confirmation import send_confirmation, send_welcome
 from publisher.mail.tokens import (
     confirm_expiry,
     form_token,
@@ -131,6 +131,7 @@ class Web:
             template,
             site=site,
             root=site.base_url,
+            subscribe=False,  # the readers' own pages do not offer the subscribe block
             form_token=lambda action: form_token(self.form_key, action, time.time()),
             **context,
         )
@@ -198,14 +199,15 @@ class Web:
         if subscriber is None:
             return self.page("Link not valid", "This link is not valid or has been cut.", 400)
         chosen = set(subscriber.digests) if subscriber.status == "active" else set()
-        saved = False
+        saved, status = False, subscriber.status
         if request.method == "POST":
             form = await request.form()
             known = {d.name for d in self.settings.digests}
             chosen = {str(v) for v in form.getlist("digest")} & known
             now = datetime.now(UTC)
             await run_in_threadpool(self.subscribers.choose, subscriber.id, sorted(chosen), now)
-            saved = True
+            found = await run_in_threadpool(self.subscribers.get, subscriber.id)
+            saved, status = True, found.status if found else status
         html = self.html(
             "web/manage.html",
             address=subscriber.address,
@@ -213,6 +215,7 @@ class Web:
             digests=self.settings.digests,
             chosen=chosen,
             saved=saved,
+            status=status,
         )
         return HTMLResponse(html)
 
@@ -223,8 +226,17 @@ class Web:
         its form is read; a mailbox or the site over its limit gets the answer of a success,
         and no mail (see :mod:`publisher.store.limits`)."""
         digests = self.settings.digests
+        every = [d.name for d in digests]
         if request.method != "POST":
-            page = self.html("web/subscribe.html", digests=digests, sent=False, error="")
+            typed = request.query_params.get("email", "")[:254]  # from a page's subscribe block
+            page = self.html(
+                "web/subscribe.html",
+                digests=digests,
+                sent=False,
+                error="",
+                email=typed,
+                chosen=every,
+            )
             return HTMLResponse(page)
         peer = request.client.host if request.client else ""
         client = client_address(
@@ -237,21 +249,25 @@ class Web:
             refused.headers["Retry-After"] = str(counted.retry_after)
             return refused
         form = await request.form()
+        typed = str(form.get("email", ""))
+        picked = sorted({str(v) for v in form.getlist("digest")} & set(every))
         try:
-            address = normalise_address(str(form.get("email", "")))
-        except AddressError:
+            address = normalise_address(typed)
+        except AddressError:  # the form again, with what the reader typed and ticked
             html = self.html(
                 "web/subscribe.html",
                 digests=digests,
                 sent=False,
                 error="That does not look like an email address.",
+                email=typed[:254],
+                chosen=picked or every,
             )
             return HTMLResponse(html, status_code=422)
-        known = {d.name for d in digests}
-        chosen = sorted({str(v) for v in form.getlist("digest")} & known) or sorted(known)
+        chosen = picked or sorted(every)
         if not form.get("website"):  # people leave the hidden field empty; bots fill it
             await self._confirm_mail(address, chosen)
-        return HTMLResponse(self.html("web/subscribe.html", digests=digests, sent=True, error=""))
+        page = self.html("web/subscribe.html", digests=digests, sent=True, error="", email="")
+        return HTMLResponse(page)
 
     async def _confirm_mail(self, address: str, digests: list[str]) -> None:
         now = datetime.now(UTC)
@@ -280,6 +296,8 @@ class Web:
         posted = request.method == "POST" and reader.status == "pending"
         if posted and not await run_in_threadpool(self.subscribers.confirm, reader.id, now):
             return invalid  # the reader's state changed since it was read
+        if posted:  # what they will get and when, and their preferences link
+            await send_welcome(self.env, self.settings, reader, now)
         done = request.method == "POST" or reader.status == "active"
         html = self.html("web/confirm.html", address=reader.address, token=token, done=done)
         return HTMLResponse(html)

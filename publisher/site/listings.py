@@ -100,6 +100,8 @@ def year_bounds(year: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return datetime(year, 1, 1, tzinfo=zone), datetime(year + 1, 1, 1, tzinfo=zone)
 
 
+ARCHIVE = "archive.html"  # the archive's index: one line per year
+
 # A unit of list work: ("site", "", None), or a tag folder ("tag", prefix, since) or an archive
 # year ("year", "2024", since), its numbered pages from ``since`` on (all, for None).
 Job = tuple[str, str, datetime | None]
@@ -162,8 +164,8 @@ class Lists:
         names = [group[0] for group in self.groups.values()]
         yield listing_page(self.env, self.site, "index.html", self.site.title, newest, "", names)
         years = sorted(self.years.items(), reverse=True)
-        html = render(self.env, "archive.html", site=self.site, years=years, root="")
-        yield Output("archive.html", HTML, html.encode())
+        html = render(self.env, "archive.html", site=self.site, years=years, root="", path=ARCHIVE)
+        yield Output(ARCHIVE, HTML, html.encode())
 
     def paged(
         self,

@@ -56,7 +56,7 @@ def _root(path: str) -> str:
 def article_page(env: Environment, site: SiteSettings, article: Article) -> Output:
     """An article's own page; it carries the article, so the fidelity gate checks it."""
     path = article_path(article.slug)
-    html = render(env, "article.html", site=site, article=article, root=_root(path))
+    html = render(env, "article.html", site=site, article=article, root=_root(path), path=path)
     return Output(path, HTML, html.encode(), (article,))
 
 
@@ -85,6 +85,7 @@ def listing_page(
         heading=heading,
         items=items,
         root=_root(path),
+        path=path,
         feed_prefix=feed_prefix,
         tags=tags,
         newer=newer,

@@ -27,7 +27,7 @@ from markupsafe import Markup
 
 from publisher.config.settings import Settings
 from publisher.errors import RenderError
-from publisher.text import sanitize_html, tag_slug
+from publisher.text import plural, sanitize_html, tag_slug
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -82,6 +82,7 @@ def make_environment(
     env.filters["clean"] = clean
     env.filters["longdate"] = lambda value: longdate(value, zone)
     env.filters["tagslug"] = tag_slug
+    env.filters["plural"] = plural
     return env
 
 
@@ -89,7 +90,9 @@ def environment_for(settings: Settings) -> Environment:
     """The project's environment: its own templates over the theme, compiled ones cached
     under ``var/``."""
     cache = settings.path(settings.output.var_dir) / "templates"
-    return make_environment(settings.path("templates"), settings.zone, cache)
+    env = make_environment(settings.path("templates"), settings.zone, cache)
+    env.globals["subscribe"] = bool(settings.digests)  # pages offer the subscribe block
+    return env
 
 
 def render(env: Environment, name: str, **context: Any) -> str:

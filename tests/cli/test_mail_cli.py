@@ -93,12 +93,12 @@ def test_dry_run_shows_who_gets_what_and_stores_nothing(project: Project) -> Non
     dry = _run(project, "digest", "daily", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "subject: Harbor Notes: 4 new stories" in dry.stdout
-    assert "articles (4):" in dry.stdout and "recipients: 1" in dry.stdout
+    assert "4 articles:" in dry.stdout and "recipients: 1" in dry.stdout
     assert "  ada@example.com" in dry.stdout
     assert "sent: 0" in _run(project, "outbox").stdout
     assert not (project.root / "var" / "outbox").exists()
     real = _run(project, "digest", "daily")
-    assert "with 4 articles for 1 subscribers" in real.stdout  # the dry run carried nothing
+    assert "with 4 articles for 1 subscriber" in real.stdout  # the dry run carried nothing
 
 
 def test_preview_renders_the_next_issue_for_a_sample_reader(project: Project) -> None:
@@ -132,6 +132,7 @@ def test_digest_and_send_test_go_to_the_configured_smtp_server(
     last = mail_server.received[-1]
     assert last.recipients == ["editor@example.org"]
     assert last.message()["To"] == "editor@example.org"
+    assert last.message()["Subject"].startswith("[TEST] Harbor Notes: ")
     assert "sent: 2" in _run(project, "outbox").stdout  # the test left no trace
 
 
@@ -221,4 +222,4 @@ def test_a_digest_right_after_copying_a_file_carries_it(db_project: Project) -> 
     project.write("just-copied.md", article_text(7))
     done = _run(project, "digest", "daily", env={"PUBLISHER_CONTENT__SETTLE_SECONDS": "2"})
     assert done.returncode == 0, done.stderr
-    assert "with 5 articles for 1 subscribers" in done.stdout
+    assert "with 5 articles for 1 subscriber" in done.stdout

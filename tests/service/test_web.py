@@ -226,23 +226,6 @@ def test_without_a_configured_token_the_admin_api_is_closed(project: Project) ->
         assert client.get("/healthz").json() == {"ok": True, "tasks": {}}
 
 
-@pytest.fixture
-def signup(
-    db_project: Project, mail_server: MailServer
-) -> Iterator[tuple[TestClient, Outbox, MailServer]]:
-    db_project.environ.update(mail_server.environ())
-    # Every request of the test client comes from one client; its limit is test_abuse's.
-    db_project.environ["PUBLISHER_WEB__SUBSCRIBES_PER_CLIENT"] = "1000"
-    db_project.publish()
-    settings = db_project.settings()
-    store = Store.open(settings.database_url)
-    try:
-        with TestClient(create_app(settings)) as client:
-            yield client, Outbox(store.engine), mail_server
-    finally:
-        store.close()
-
-
 def _confirm_link(mail_server: MailServer) -> str:
     body = str(mail_server.received[-1].message().get_content())
     found = re.search(r"http://localhost:8000(/confirm/\S+)", body)
