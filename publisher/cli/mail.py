@@ -6,7 +6,6 @@ the commands that do not send mail do not pay for it.
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     from jinja2 import Environment
 
     from publisher.mail.issues import Plan
+    from publisher.service.operations import Operations
     from publisher.store.outbox import Outbox
     from publisher.store.subscribers import Imported
 
@@ -162,17 +162,13 @@ def subscribers_import(obj: Context, file: Path) -> None:
     Importing the same file twice changes nothing. Digests are separated by spaces or | and
     default to all; unsubscribed and bounced addresses are not re-added.
     """
-    from publisher.mail.lists import read_csv
-
     settings = obj.settings()
-    result = read_csv(file.read_text(encoding="utf-8-sig"), [d.name for d in settings.digests])
-    every = [d.name for d in settings.digests]
-    rows = [(row.address, list(row.digests) or every) for row in result.rows]
+    text = file.read_text(encoding="utf-8-sig")
     with mail_store(settings) as outbox:
-        done = outbox.subscribers.add(rows, "active", datetime.now(UTC))
+        result = _operations(settings, outbox).import_csv(text, datetime.now(UTC))
     for problem in result.problems:
         click.echo(f"{shown(file)}: {shown(problem)}", err=True)
-    _print_imported(done)
+    _print_imported(result.done)
     if result.problems:
         sys.exit(1)
 
@@ -181,11 +177,9 @@ def subscribers_import(obj: Context, file: Path) -> None:
 @click.pass_obj
 def subscribers_export(obj: Context) -> None:
     """Every subscriber as CSV (email, digests, status), readable by ``import``."""
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["email", "digests", "status"])
-    with mail_store(obj.settings()) as outbox:
-        for subscriber in outbox.subscribers.each():
-            writer.writerow([subscriber.address, " ".join(subscriber.digests), subscriber.status])
+    settings = obj.settings()
+    with mail_store(settings) as outbox:
+        _operations(settings, outbox).export_to(sys.stdout)
 
 
 @click.command("digest")
@@ -289,35 +283,24 @@ def preview_command(obj: Context, name: str, out: Path | None, text: bool, eml: 
 @click.pass_obj
 def send_test_command(obj: Context, name: str, address: str) -> None:
     """Send the next issue of digest NAME to one address now; nothing is stored."""
-    import asyncio
-
-    from publisher.mail.issues import find_digest, plan, sample
-    from publisher.mail.messages import letter_for
     from publisher.mail.transports import transport_for
 
     settings = obj.settings()
-    digest = find_digest(settings, name)
     to = _addresses((address,))[0]
-    now = datetime.now(UTC)
     with mail_store(settings) as outbox:
-        ready = plan(settings, outbox, environment_for(settings), digest, now)
-    for problem in ready.draft.problems:
+        reply, problems = _operations(settings, outbox).send_test_of(name, to, datetime.now(UTC))
+    for problem in problems:
         click.echo(f"warning: {shown(problem)}", err=True)
-    reader = sample(outbox, digest, to)
-    letter = letter_for(settings, ready.issue(now, test=True))
-    transport = transport_for(settings)
+    description = transport_for(settings).description
+    click.echo(f"sent to {shown(to)} via {description}: {shown(reply)}")
 
-    async def send() -> str:
-        connection = await transport.connect()
-        try:
-            message = letter.bytes_for(reader)
-            key = letter.message_id(reader)
-            return await connection.send(settings.mail.from_address, to, message, key)
-        finally:
-            await connection.close()
 
-    reply = asyncio.run(send())
-    click.echo(f"sent to {shown(to)} via {transport.description}: {shown(reply)}")
+def _operations(settings: Settings, outbox: Outbox) -> Operations:
+    """The operator's actions the console and the admin API share, for the commands that do
+    the same (import, export, send-test)."""
+    from publisher.service.operations import Operations
+
+    return Operations(settings, outbox, environment_for(settings))
 
 
 MAIL_COMMANDS = (subscribers_group, digest_command, preview_command, send_test_command)

@@ -281,13 +281,13 @@ class Console:
             note = f"{done.added} added, {done.updated} updated, {done.unchanged} unchanged"
             note += "".join(f"; kept: {line}" for line in done.refused)
             note += "".join(f"; refused: {line}" for line in added.problems)
-        elif action in ("unsubscribe", "digests") and len(addresses) == 1:
-            change = self.operations.remove if action == "unsubscribe" else None
-            if change is not None:
-                found = await run_in_threadpool(change, addresses[0], now)
-            else:
-                found = await run_in_threadpool(self.operations.choose, addresses[0], digests, now)
-            note = f"{found.address}: " + ("unsubscribed" if change else "digests changed")
+        elif action == "unsubscribe" and len(addresses) == 1:
+            found = await run_in_threadpool(self.operations.remove, addresses[0], now)
+            note = f"{found.address}: unsubscribed"
+        elif action == "digests" and len(addresses) == 1:
+            choose = self.operations.choose
+            found = await run_in_threadpool(choose, addresses[0], digests, now)
+            note = f"{found.address}: digests changed"
         else:
             raise RequestError("say what to do, and for one address (several only to add)")
         return self.render("admin/message.html", request, note=note, back="subscribers")

@@ -15,7 +15,7 @@ import io
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any, TextIO, get_args
 
 from jinja2 import Environment
 
@@ -123,6 +123,11 @@ class Operations:
     def send_test(self, name: str, address: str, now: datetime) -> str:
         """Send digest ``name``'s next issue to one address now (``publisher send-test``);
         nothing is stored. The relay's reply."""
+        return self.send_test_of(name, address, now)[0]
+
+    def send_test_of(self, name: str, address: str, now: datetime) -> tuple[str, list[str]]:
+        """:meth:`send_test`, with what the fidelity gate refused in the issue (sent anyway:
+        a test is for looking at)."""
         digest = find_digest(self.settings, name)
         to = address_of(address)
         ready = plan(self.settings, self.outbox, self.env, digest, now)
@@ -139,7 +144,7 @@ class Operations:
             finally:
                 await connection.close()
 
-        return asyncio.run(send())
+        return asyncio.run(send()), [str(p) for p in ready.draft.problems]
 
     def issue(self, issue_id: int) -> overview.IssueSummary:
         """One issue with its deliveries by state.
@@ -227,8 +232,12 @@ class Operations:
     def export_csv(self) -> str:
         """Every subscriber as CSV (email, digests, status), readable by the import."""
         out = io.StringIO()
+        self.export_to(out)
+        return out.getvalue()
+
+    def export_to(self, out: TextIO) -> None:
+        """:meth:`export_csv`, written to ``out`` as it is read (the CLI's standard output)."""
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["email", "digests", "status"])
         for subscriber in self.outbox.subscribers.each():
             writer.writerow([subscriber.address, " ".join(subscriber.digests), subscriber.status])
-        return out.getvalue()
