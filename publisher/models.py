@@ -199,10 +199,11 @@ class RelayState:
 
 @dataclass(frozen=True)
 class Listed:
-    """What a listing page shows of an article: no body."""
+    """What a listing page shows of an article: its summary, no body."""
 
     uid: str
     slug: str
     title: str
     author: str
     published: datetime
+    summary: str = ""

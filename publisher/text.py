@@ -15,6 +15,8 @@ import lxml.html
 import nh3
 from lxml import etree
 
+from publisher.models import Article
+
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _SYMBOLS = re.compile(r"[\s\-_.,:;'’/]+")  # separators a slug may drop without losing meaning
@@ -40,6 +42,13 @@ URL_SCHEMES = frozenset({"http", "https", "mailto"})
 def xml_safe(text: str) -> str:
     """``text`` without the code points XML 1.0 forbids (C0 controls but TAB/LF/CR, surrogates)."""
     return _XML_ILLEGAL.sub("", text)
+
+
+def summary_of(article: Article, limit: int = 280) -> str:
+    """The article's summary, or the start of its body as plain text: what feeds and listing
+    pages show of it (stored with the article, so a listing needs no body)."""
+    text = article.summary or visible_text(article.body_html) or article.title
+    return xml_safe(text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…")
 
 
 def one_line(text: str) -> str:

@@ -87,7 +87,7 @@ class Web:
         self.api = AdminApi(settings, self.operations, self.status)
         self.bodies = Bodies()
         self.form_key = form_key(self.engine)
-        self.styles = style_hashes(self.env)
+        self.styles = style_hashes(self.env, settings.site)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -99,6 +99,11 @@ class Web:
         if path.endswith("/"):
             path += INDEX
         head = await run_in_threadpool(self.outputs.head, path)
+        bare = head is None and "." not in path.rsplit("/", 1)[-1]
+        # /articles/x is /articles/x.html: redirected, so each page keeps one address
+        if bare and await run_in_threadpool(self.outputs.head, f"{path}.html") is not None:
+            query = f"?{request.url.query}" if request.url.query else ""
+            return RedirectResponse(f"/{path}.html{query}", 308)
         if head is None:
             return self.page("Not found", "There is nothing at this address.", 404)
         media_type, sha256, updated = head

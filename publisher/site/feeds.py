@@ -18,7 +18,7 @@ from lxml import etree
 
 from publisher.config.settings import SiteSettings
 from publisher.models import Article, Output
-from publisher.text import visible_text, xml_safe
+from publisher.text import summary_of, visible_text, xml_safe
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
@@ -126,12 +126,6 @@ def _add_entry(fg: FeedGenerator, entry: Entry) -> None:
     # escapes that as XML, so a reader sees the summary's "<" and "&" as text, not as markup.
     fe.description(html.escape(entry.summary, quote=False))
     fe.content(entry.xml_content, type="html")
-
-
-def summary_of(article: Article, limit: int = 280) -> str:
-    """The article's summary, or the start of its body as plain text."""
-    text = article.summary or visible_text(article.body_html) or article.title
-    return xml_safe(text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…")
 
 
 def _links(feed: Feed, filename: str) -> FeedGenerator:

@@ -73,7 +73,7 @@ def listing_page(
     older: str | None = None,
     number: int | None = None,
 ) -> Output:
-    """A page listing articles by title, author and date (no article text).
+    """A page listing articles by title, author, date and summary (no article body).
 
     ``newer`` and ``older`` are the paths of the neighbouring pages of a paged list (linked as
     ``rel=prev`` and ``rel=next``: the list runs from the newest on), ``number`` the page's.

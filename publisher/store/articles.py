@@ -35,7 +35,7 @@ from publisher.store.records import (
 )
 from publisher.store.schema import article_tags, articles
 from publisher.store.writes import BATCH, Writes
-from publisher.text import slugify
+from publisher.text import slugify, summary_of
 
 INDEX_AFTER = 64  # look-ups per publish before the whole index is cheaper than more queries
 Row = tuple[dict[str, Any], tuple[str, ...]]  # a new article's row, and its tags
@@ -268,6 +268,7 @@ class Articles:
             articles.c.title,
             articles.c.author,
             articles.c.published,
+            articles.c.summary,
         )
         query = _between(_present(tags).with_only_columns(*columns), between)
         with self.writes.reading() as conn:
@@ -363,6 +364,7 @@ def _row(
         "updated": article.updated,
         "present": True,
         "data": json.dumps(data),
+        "summary": summary_of(article),
     }
 
 

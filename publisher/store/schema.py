@@ -27,7 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -74,6 +74,7 @@ articles = Table(
     Column("updated", UTCDateTime, nullable=False),
     Column("present", Boolean, nullable=False, index=True),
     Column("data", Text, nullable=False),
+    Column("summary", Text, nullable=False, server_default=""),  # listings show it, not the body
 )
 
 article_tags = Table(

@@ -88,3 +88,25 @@ def test_pages_offer_the_subscribe_block_and_carry_title_canonical_and_opengraph
     assert 'id="subscribe-block"' in article
     tag = next((project.public / "tags").glob("*.html")).read_text()
     assert 'id="subscribe-block"' in tag and "<title>" in tag
+
+
+def test_listings_show_summaries_and_tag_pages_advertise_their_own_feeds(
+    project: Project,
+) -> None:
+    project.publish()
+    home = (project.public / "index.html").read_text()
+    assert home.count('<p class="summary">') >= 1
+    tag = next((project.public / "tags").glob("*.html"))
+    page = tag.read_text()
+    own = f'href="http://localhost:8000/tags/{tag.stem}/atom.xml"'
+    assert '<link rel="alternate" type="application/atom+xml" title="Harbor Notes: ' in page
+    assert own in page.split("</head>")[0]
+
+
+def test_an_address_without_html_is_redirected_to_its_page(
+    signup: tuple[Any, Any, MailServer],
+) -> None:
+    client, _outbox, _server = signup
+    answer = client.get("/archive", follow_redirects=False)
+    assert answer.status_code == 308 and answer.headers["location"] == "/archive.html"
+    assert client.get("/no-such-page", follow_redirects=False).status_code == 404
