@@ -23,6 +23,7 @@ from jinja2 import Environment
 from publisher.config.settings import Settings
 from publisher.models import Article, Listed, Output
 from publisher.site.feeds import FEED_KINDS, Entry, Feed, build_feeds
+from publisher.site.icons import favicons
 from publisher.site.pages import (
     HTML,
     archive_path,
@@ -33,6 +34,7 @@ from publisher.site.pages import (
     tag_prefix,
 )
 from publisher.site.render import render
+from publisher.site.sitemaps import robots, site_sitemaps, year_sitemap, year_sitemap_path
 from publisher.store.records import Backlog
 
 
@@ -158,7 +160,8 @@ class Lists:
         return build_feeds(Feed(self.site, title, prefix, page, tuple(entries), hub))
 
     def site_wide(self) -> Iterator[Output]:
-        """The site's feeds, home page and archive index."""
+        """The site's feeds, home page and archive index, the sitemap index with the sitemap of
+        the lists' pages, ``robots.txt`` and the icons."""
         yield from self.feed(self.site.title, "", "index.html")
         newest = self.articles.listing(limit=self.settings.output.index_entries)
         names = [group[0] for group in self.groups.values()]
@@ -166,6 +169,11 @@ class Lists:
         years = sorted(self.years.items(), reverse=True)
         html = render(self.env, "archive.html", site=self.site, years=years, root="", path=ARCHIVE)
         yield Output(ARCHIVE, HTML, html.encode())
+        pages = ["index.html", ARCHIVE, *(f"{prefix}.html" for prefix in sorted(self.groups))]
+        pages += [archive_path(year) for year, _count in years]
+        yield from site_sitemaps(self.site.base_url, pages, self.years)
+        yield robots(self.site)
+        yield from favicons(self.env, self.site)
 
     def paged(
         self,
@@ -224,7 +232,8 @@ class Lists:
         yield from self.paged(prefix, tags[0], fetch, total, start, folder)
 
     def year(self, year: int, since: datetime | None = None) -> Iterator[Output]:
-        """One year of the archive, its numbered pages from ``since`` on (all, for None)."""
+        """One year of the archive, its numbered pages from ``since`` on (all, for None), and
+        the sitemap of its articles."""
         bounds, articles = year_bounds(year, self.settings.zone), self.articles
         start = 0 if since is None else articles.count(between=bounds, before=since)
 
@@ -232,6 +241,7 @@ class Lists:
             return articles.listing(limit=limit, between=bounds)
 
         yield from self.paged(_year_stem(year), str(year), fetch, self.years[year], start)
+        yield year_sitemap(self.site.base_url, year, fetch(None), self.settings.zone)
 
     def jobs(self, scope: Scope) -> list[Job]:
         """The units of work that build every list output ``scope`` reaches that still has
@@ -275,7 +285,8 @@ class Lists:
 
     def stale(self, scope: Scope, published: Container[str]) -> list[str]:
         """Outputs of tag folders and years in ``scope`` that are no longer produced: all of
-        those without any article, the numbered pages past the last of the others.
+        those without any article (a year's sitemap too), the numbered pages past the last of
+        the others.
 
         ``published`` holds what is published now; numbered pages run 1, 2, … without gaps.
         """
@@ -283,7 +294,9 @@ class Lists:
         gone = prefixes - set(self.groups)
         paths = [f"{p}.html" for p in gone]
         paths += [f"{p}/{kind.filename}" for p in gone for kind in FEED_KINDS]
-        paths += [archive_path(year) for year in scope.years - set(self.years)]
+        emptied = scope.years - set(self.years)
+        paths += [archive_path(year) for year in emptied]
+        paths += [year_sitemap_path(year) for year in emptied]
         for prefix in prefixes:
             total = self.totals.get(prefix)
             if total is None:  # not built: gone, or the build stopped at a template error
