@@ -1,5 +1,5 @@
 """What a setting's value may be, beyond its type and range: a URL, a time zone, a folder, a
-database URL, an address, a cron line, a list of trusted proxies.
+database URL, an address, a cron line, a list of trusted proxies, a colour.
 
 Each form's check takes the value, its key, its default and the project root, and returns the
 value to use (possibly normalised); it raises :class:`ConfigError` with the reason and a hint,
@@ -33,6 +33,16 @@ def _url(value: str, key: str, default: Any, root: Path) -> str:
 
 def _url_or_empty(value: str, key: str, default: Any, root: Path) -> str:
     return _url(value, key, default, root) if value else value
+
+
+COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+
+
+def _color(value: str, key: str, default: Any, root: Path) -> str:
+    """Written into a ``<style>`` block and into every link's style, so only a hex colour."""
+    if COLOR.fullmatch(value) is None:
+        raise ConfigError("expected a CSS hex colour", f"#rgb or #rrggbb, e.g. {default}")
+    return value
 
 
 def _zone(value: str, key: str, default: Any, root: Path) -> str:
@@ -163,4 +173,5 @@ FORMS: dict[str, tuple[str, Check]] = {
     "address": ("an email address", _address),
     "proxies": ("addresses or networks, comma-separated", _proxies),
     "cron": ("five-field cron", _cron),
+    "color": ("a #rgb or #rrggbb colour", _color),
 }

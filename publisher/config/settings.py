@@ -32,7 +32,7 @@ def setting(
     the values it allows: ``low``..``high`` for a number (every number has both, so none can
     overflow a bind or spin a loop), ``choices`` (matched ignoring case), or a ``form`` of
     :data:`publisher.config.forms.FORMS` (a URL, a time zone, a folder, a database URL, an
-    address, a cron line)."""
+    address, a cron line, a colour)."""
     rules = {"low": low, "high": high, "choices": choices, "form": form}
     return field(default=default, metadata={"help": help, "env": env, **rules})
 
@@ -55,6 +55,11 @@ class SiteSettings:
         "UTC", "IANA time zone of the site: dates without a time are midnight there.", form="zone"
     )
     author: str = setting("Publisher", "Author of the feeds themselves (each entry keeps its own).")
+    theme_color: str = setting(
+        "#1a4d7a",
+        "Colour of links and accents in pages and digests (#rgb or #rrggbb).",
+        form="color",
+    )
 
 
 @dataclass(frozen=True)

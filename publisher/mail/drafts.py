@@ -52,7 +52,8 @@ class Draft:
 
 @cache
 def _inliner() -> css_inline.CSSInliner:
-    return css_inline.CSSInliner(load_remote_stylesheets=False)
+    # @media rules (dark mode) cannot be inlined: they stay in a <style> of their own.
+    return css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
 
 
 def _item(article: Article, base_url: str, full_text: bool) -> Item:

@@ -33,10 +33,12 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import h11
-from jinja2 import Environment
+from jinja2 import Environment, TemplateError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from publisher.config.settings import SiteSettings
 
 HSTS_SECONDS = 31_536_000  # a year: what browsers' preload lists ask for
 BODILESS = frozenset({"GET", "HEAD"})
@@ -74,12 +76,13 @@ def same_origin(headers: Headers, scheme: str, base_url: str) -> bool:
     return found is not None and found in {origin_of(base_url), own}
 
 
-def style_hashes(env: Environment) -> list[str]:
+def style_hashes(env: Environment, site: SiteSettings) -> list[str]:
     """The CSP hash sources of every ``<style>`` element in the page templates, so the theme's
     CSS (and an operator's own, in ``templates/``) is allowed and no other inline style is.
 
-    A style element is hashed as its template writes it: it must be plain CSS, without Jinja
-    in it. Jinja writes every newline as ``\\n``, so the source is hashed that way too.
+    A style element is hashed as the pages write it: rendered with the site's settings (the
+    theme colour), and nothing else — a style that depends on the page is refused. Jinja writes
+    every newline as ``\\n``, so the source is read that way too.
     """
     found: set[str] = set()
     for name in env.list_templates(extensions=["html"]):
@@ -87,7 +90,11 @@ def style_hashes(env: Environment) -> list[str]:
             continue
         source = env.loader.get_source(env, name)[0]  # type: ignore[union-attr]
         for css in STYLE.findall(source.replace("\r\n", "\n")):
-            digest = hashlib.sha256(css.encode()).digest()
+            try:
+                written = env.from_string(css).render(site=site)
+            except TemplateError:
+                continue  # depends on more than the site: its pages go without it
+            digest = hashlib.sha256(written.encode()).digest()
             found.add(f"'sha256-{base64.b64encode(digest).decode()}'")
     return sorted(found)
 

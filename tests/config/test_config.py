@@ -277,6 +277,27 @@ def test_time_zone_errors_name_the_file_or_the_variable(tmp_path: Path, zone: st
 
 
 @pytest.mark.parametrize(
+    "color", ["blue", "1a4d7a", "#1a4d7", "#12345g", "#1a4d7a;}", "red; background:url(x)", ""]
+)
+def test_the_theme_colour_must_be_a_hex_colour(tmp_path: Path, color: str) -> None:
+    root = _root(tmp_path, f"[site]\ntheme_color = {color!r}\n")
+    error = _error(root)
+    assert str(error) == (
+        f"site.theme_color: expected a CSS hex colour, got {color!r} ({root / CONFIG_FILE})"
+    )
+    assert "#rrggbb" in error.hint
+    error = _error(root, {"PUBLISHER_SITE__THEME_COLOR": color})
+    assert str(error).endswith(f"got {color!r} (environment PUBLISHER_SITE__THEME_COLOR)")
+
+
+def test_a_hex_theme_colour_is_kept(tmp_path: Path) -> None:
+    root = _root(tmp_path)
+    assert load_settings(root, {}).site.theme_color == "#1a4d7a"
+    for color in ("#abc", "#A0B1C2"):
+        assert load_settings(root, {"PUBLISHER_SITE__THEME_COLOR": color}).site.theme_color == color
+
+
+@pytest.mark.parametrize(
     ("schedule", "reason"),
     [
         ("0 25 * * *", "hour 25 is outside 0-23"),  # accepted, then made /api/status a 422

@@ -454,7 +454,7 @@ def test_every_response_carries_the_hardening_headers_and_every_page_the_csp(
     start: Start,
 ) -> None:
     site = start()
-    theme = style_hashes(environment_for(site.settings))
+    theme = style_hashes(environment_for(site.settings), site.settings.site)
     assert theme  # the theme's <style> is allowed by its hash
     expected = (
         f"default-src 'none'; style-src {' '.join(theme)}; img-src 'self' https:; "
