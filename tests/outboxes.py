@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import insert, select
 
+from publisher.config.settings import Settings
 from publisher.mail.issues import find_digest, open_issue
+from publisher.models import Article
 from publisher.site.render import environment_for
 from publisher.store.outbox import Outbox
 from publisher.store.publishing import Store
@@ -18,6 +20,16 @@ from tests.conftest import NOW, Project, clean_environ
 from tests.smtpserver import MailServer
 
 LEASE = 3.0
+
+
+def published_articles(settings: Settings) -> list[Article]:
+    """Every article published by ``NOW``, oldest first: what a first issue holds."""
+    store = Store.open(settings.database_url)
+    try:
+        issues = Outbox(store.engine).issues
+        return issues.articles([s.uid for s in sorted(issues.published(NOW))])
+    finally:
+        store.close()
 
 
 def drain_process(project: Project, *args: str) -> subprocess.Popen[bytes]:

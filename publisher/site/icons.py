@@ -21,23 +21,16 @@ from publisher.site.render import render
 SVG_ICON, ICO_ICON = "favicon.svg", "favicon.ico"
 SVG = "image/svg+xml"
 ICO = "image/x-icon"
-DEFAULT_COLOR = "#1a4d7a"  # the theme colour's default, and the template's
 SIZE = 32  # pixels a side: what a browser tab shows at twice the density
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def rgb(color: str) -> tuple[int, int, int]:
-    """The red, green and blue of ``#rgb`` or ``#rrggbb``; the default colour's for anything
-    else (settings accept no other form)."""
+    """The red, green and blue of ``#rgb`` or ``#rrggbb`` (the forms the setting accepts)."""
     digits = color.removeprefix("#")
     if len(digits) == 3:
         digits = "".join(digit * 2 for digit in digits)
-    try:
-        value = int(digits, 16) if len(digits) == 6 else None
-    except ValueError:
-        value = None
-    if value is None:
-        return rgb(DEFAULT_COLOR)
+    value = int(digits, 16)
     return value >> 16, (value >> 8) & 0xFF, value & 0xFF
 
 
@@ -68,8 +61,7 @@ def favicons(env: Environment, site: SiteSettings) -> list[Output]:
     :raises RenderError: when the template is missing or fails.
     """
     svg = render(env, SVG_ICON, site=site)
-    # Read as the template reads it, so both icons agree should the setting be absent.
-    color = rgb(getattr(site, "theme_color", DEFAULT_COLOR))
+    color = rgb(site.theme_color)
     return [
         Output(SVG_ICON, SVG, svg.encode()),
         Output(ICO_ICON, ICO, ico_of_png(square_png(color))),

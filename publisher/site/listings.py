@@ -236,12 +236,13 @@ class Lists:
         the sitemap of its articles."""
         bounds, articles = year_bounds(year, self.settings.zone), self.articles
         start = 0 if since is None else articles.count(between=bounds, before=since)
+        every = articles.listing(between=bounds)  # the sitemap lists them all: one query
 
         def fetch(limit: int | None) -> list[Listed]:
-            return articles.listing(limit=limit, between=bounds)
+            return every if limit is None else every[:limit]
 
         yield from self.paged(_year_stem(year), str(year), fetch, self.years[year], start)
-        yield year_sitemap(self.site.base_url, year, fetch(None), self.settings.zone)
+        yield year_sitemap(self.site.base_url, year, every, self.settings.zone)
 
     def jobs(self, scope: Scope) -> list[Job]:
         """The units of work that build every list output ``scope`` reaches that still has

@@ -22,9 +22,8 @@ from publisher.mail.messages import FIELDS, placeholder
 from publisher.models import Article
 from publisher.site.pages import article_path
 from publisher.site.render import environment_for, render
-from publisher.store.outbox import Outbox
-from publisher.store.publishing import Store
 from tests.conftest import CHROMEDRIVER, IN_CI, NOW, REPO, Project
+from tests.outboxes import published_articles
 
 SHOTS = REPO / "tests" / "screenshots" / "digest"
 WIDTHS = (320, 390, 800)
@@ -51,12 +50,7 @@ def _articles(project: Project) -> tuple[Settings, list[Article]]:
     project.environ["PUBLISHER_SITE__THEME_COLOR"] = THEME
     project.publish()
     settings = project.settings()
-    store = Store.open(settings.database_url)
-    try:
-        outbox = Outbox(store.engine)
-        articles = outbox.issues.articles([s.uid for s in sorted(outbox.issues.published(NOW))])
-    finally:
-        store.close()
+    articles = published_articles(settings)
     return settings, articles
 
 

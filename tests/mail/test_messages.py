@@ -26,6 +26,7 @@ from publisher.site.render import environment_for
 from publisher.store.outbox import Outbox
 from publisher.store.publishing import Store
 from tests.conftest import NOW, Project
+from tests.outboxes import published_articles
 
 GOLDEN = Path(__file__).parents[1] / "golden"
 NONCE = "0011223344556677"
@@ -180,12 +181,7 @@ def test_message_id_is_stable_per_issue_and_subscriber_and_names_no_address() ->
 def test_a_large_full_text_issue_falls_back_to_excerpts(project: Project) -> None:
     project.environ["PUBLISHER_MAIL__MAX_HTML_BYTES"] = "6000"
     settings, _issue_made = _digest_issue(project, "daily")
-    store = Store.open(settings.database_url)
-    try:
-        outbox = Outbox(store.engine)
-        articles = outbox.issues.articles([s.uid for s in sorted(outbox.issues.published(NOW))])
-    finally:
-        store.close()
+    articles = published_articles(settings)
     env = environment_for(settings)
     weekly = find_digest(settings, "weekly")
     assert weekly.full_text
