@@ -143,6 +143,7 @@ class Issue:
     html: str
     text: str
     recipients: int = 0
+    page: str = ""  # the public copy of the HTML part, for the archive of issues
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,16 @@ class Stamp(NamedTuple):
     published: datetime
 
 
+class Archived(NamedTuple):
+    """What the archive of issues lists of one issue with a public page."""
+
+    id: int
+    digest: str
+    slot: str
+    opened: datetime
+    subject: str
+
+
 class Issues:
     """The digests' ledger and their issues, over the store's engine."""
 
@@ -92,10 +102,28 @@ class Issues:
             return None
         return replace(issue, id=issue_id, recipients=created)
 
-    def get(self, issue_id: int) -> Issue:
-        """One stored issue."""
+    def archived(self) -> list[Archived]:
+        """Every issue with a public page, newest first: what the archive of issues lists."""
+        columns = [issues.c.id, issues.c.digest, issues.c.slot, issues.c.opened, issues.c.subject]
+        query = (
+            select(*columns)
+            .where(issues.c.page != "")
+            .order_by(issues.c.opened.desc(), issues.c.id.desc())
+        )
         with self.engine.connect() as conn:
-            row = conn.execute(select(issues).where(issues.c.id == issue_id)).one()
+            return [Archived(*row) for row in conn.execute(query)]
+
+    def page(self, issue_id: int) -> str:
+        """The public page of one issue ("" when it has none)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(issues.c.page).where(issues.c.id == issue_id)).scalar()
+        return found or ""
+
+    def get(self, issue_id: int) -> Issue:
+        """One stored issue, without its public page (what sending needs)."""
+        with self.engine.connect() as conn:
+            sent = [column for column in issues.c if column.name != "page"]
+            row = conn.execute(select(*sent).where(issues.c.id == issue_id)).one()
         return Issue(
             row.id,
             row.digest,
@@ -122,6 +150,7 @@ def _insert_issue(conn: Connection, issue: Issue) -> int:
         "subject": issue.subject,
         "html": issue.html,
         "text": issue.text,
+        "page": issue.page,
         "recipients": 0,
     }
     return int(conn.execute(insert(issues).values(**values).returning(issues.c.id)).scalar_one())

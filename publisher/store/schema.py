@@ -27,7 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -195,6 +195,8 @@ issues = Table(
     Column("html", Text, nullable=False),
     Column("text", Text, nullable=False),
     Column("recipients", Integer, nullable=False),
+    # The public copy of the HTML part, published in the archive of issues ("": none).
+    Column("page", Text, nullable=False, server_default=""),
     UniqueConstraint("digest", "slot", name="uq_issues_digest_slot"),
 )
 
