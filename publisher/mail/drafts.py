@@ -1,8 +1,11 @@
 """A digest issue rendered once: subject, HTML part (CSS inlined) and plain-text part.
 
 The subscriber's own values (address, signed links) are placeholders here; :mod:`messages`
-fills them in per message. Both parts go through the fidelity gate before an issue is opened,
-so no reader gets a digest that lost an article's attribution or disclaimer.
+fills them in per message. The issue's public page (the HTML part without any reader's links,
+published in the archive of issues, which every message links to as "view in your browser")
+is rendered here too, from the same template. All three go through the fidelity gate before an
+issue is opened, so no reader gets a digest, and no visitor a page, that lost an article's
+attribution or disclaimer.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from jinja2 import Environment, TemplateError
 from publisher.config.settings import DigestSettings, Settings
 from publisher.errors import FidelityError, RenderError
 from publisher.mail.messages import FIELDS, header_text, placeholder
+from publisher.mail.planning import slot_key
 from publisher.models import Article, Output
 from publisher.site.fidelity import check
-from publisher.site.pages import article_path
+from publisher.site.pages import article_path, issue_path
 from publisher.site.render import render
 from publisher.text import excerpt, plain_text, visible_text, wrap
 
@@ -46,6 +50,7 @@ class Draft:
     subject: str
     html: str
     text: str
+    page: str
     full_text: bool
     problems: list[FidelityError] = field(default_factory=list)
 
@@ -89,13 +94,18 @@ def draft(
     articles: list[Article],
     nonce: str,
     opened: datetime,
+    slot: str | None = None,
 ) -> Draft:
-    """Render an issue's parts; an HTML part too large for mail clients falls back to excerpts.
+    """Render an issue's parts and its public page; an HTML part too large for mail clients
+    falls back to excerpts (the page then shows what the mail shows). ``slot`` defaults to the
+    minute it is opened, as a manual run's.
 
     :raises RenderError: when a template or the subject fails.
     """
     subject = subject_line(env, digest, settings, len(articles))
     links = {name: placeholder(nonce, name) for name in FIELDS}
+    slot = slot or slot_key(opened, settings.zone)
+    web_url = settings.site.base_url + issue_path(digest.name, slot)
     full_text = digest.full_text
     while True:
         items = [_item(a, settings.site.base_url, full_text) for a in articles]
@@ -108,6 +118,7 @@ def draft(
             "subject": subject,
             "opened": opened,
             "full_text": full_text,
+            "web_url": web_url,
         }
         html = _inliner().inline(render(env, "email/digest.html", **context))
         # Gmail clips larger messages, hiding the footer's unsubscribe link and disclaimers.
@@ -115,7 +126,13 @@ def draft(
             break
         full_text = False
     text = render(env, "email/digest.txt", **context)
-    where = f"digest {digest.name}"
-    problems = check(Output(f"{where} (HTML part)", "text/html", html.encode(), tuple(articles)))
-    problems += check(Output(f"{where} (text part)", "text/plain", text.encode(), tuple(articles)))
-    return Draft(subject, html, text, full_text, problems)
+    page = _inliner().inline(render(env, "email/digest.html", **context, archive=True))
+    where, carried = f"digest {digest.name}", tuple(articles)
+    parts = [("HTML part", "text/html", html), ("text part", "text/plain", text)]
+    parts.append(("web page", "text/html", page))
+    problems = [
+        problem
+        for name, media_type, body in parts
+        for problem in check(Output(f"{where} ({name})", media_type, body.encode(), carried))
+    ]
+    return Draft(subject, html, text, page, full_text, problems)

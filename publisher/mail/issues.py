@@ -41,9 +41,9 @@ class Plan:
     def issue(self, opened: datetime, test: bool = False) -> Issue:
         """The issue as it would be opened; a ``test`` one says so in its subject, so a test
         sent to a real inbox is never taken for the issue itself."""
-        d = self.draft
+        d, name = self.draft, self.digest.name
         subject = f"{TEST_MARK} {d.subject}" if test else d.subject
-        return Issue(0, self.digest.name, self.slot, opened, self.nonce, subject, d.html, d.text)
+        return Issue(0, name, self.slot, opened, self.nonce, subject, d.html, d.text, page=d.page)
 
 
 @dataclass(frozen=True)
@@ -80,14 +80,14 @@ def plan(
     stamps = outbox.issues.published(now)
     chosen, baseline = select(stamps, carried, digest.max_articles, first=last is None)
     articles = outbox.issues.articles([s.uid for s in chosen])
-    nonce = secrets.token_hex(8)
+    nonce, slot = secrets.token_hex(8), slot or slot_key(now, settings.zone)
     return Plan(
         digest,
-        slot or slot_key(now, settings.zone),
+        slot,
         articles,
         [s.uid for s in baseline],
         outbox.subscribers.audience_size(digest.name),
-        draft(env, settings, digest, articles, nonce, now),
+        draft(env, settings, digest, articles, nonce, now, slot),
         nonce,
     )
 

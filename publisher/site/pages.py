@@ -33,6 +33,13 @@ def archive_path(year: int) -> str:
     return f"archive/{year}.html"
 
 
+def issue_path(digest: str, slot: str) -> str:
+    """The public page of a digest's issue: its slot's local minute, ``2026-12-02T07:00`` →
+    ``issues/<digest>/2026-12-02-0700.html`` (one issue per digest and slot)."""
+    day, _t, minute = slot.partition("T")
+    return f"issues/{digest}/{day}-{minute.replace(':', '')}.html"
+
+
 def page_path(stem: str, number: int) -> str:
     """Numbered page ``number`` of the list whose own page is ``<stem>.html``."""
     return f"{stem}/page/{number}.html"
