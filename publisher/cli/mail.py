@@ -217,7 +217,9 @@ def digest_command(obj: Context, name: str, dry_run: bool, no_send: bool) -> Non
             f"{plural(len(opened.plan.articles), 'article')} "
             f"for {plural(issue.recipients, 'subscriber')}: {shown(issue.subject)}"
         )
-        if not no_send:
+    publish(settings, now)  # the issue's page, which its "view in your browser" link names
+    if not no_send:
+        with mail_store(settings) as outbox:
             finish(send(settings, outbox))
 
 

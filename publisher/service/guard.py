@@ -5,7 +5,8 @@ them:
 
 - hardening headers on every response: a Content-Security-Policy that allows no script at all
   and, for styles, exactly the theme's own ``<style>`` elements (by their hashes, see
-  :func:`style_hashes`); ``nosniff``; ``Referrer-Policy: same-origin``; no framing; HSTS when the
+  :func:`style_hashes`) — a route may set its own, as the archive's issue pages do (see
+  :data:`MAIL_STYLES`); ``nosniff``; ``Referrer-Policy: same-origin``; no framing; HSTS when the
   site or the request is https;
 - bounded bodies: a ``Content-Length`` over the limit gets 413 before the routes run (nothing is
   read, nothing changes); a chunked body is counted as it arrives by Starlette's own limit (see
@@ -97,6 +98,13 @@ def style_hashes(env: Environment, site: SiteSettings) -> list[str]:
             digest = hashlib.sha256(written.encode()).digest()
             found.add(f"'sha256-{base64.b64encode(digest).decode()}'")
     return sorted(found)
+
+
+# A page that is a mail (the archive's issues: :mod:`publisher.site.issue_archive`) has its
+# styles inlined into each element's ``style`` attribute, which no hash can allow: its policy
+# allows inline styles, and still no script of any kind.
+MAIL_STYLES = ("'unsafe-inline'",)
+MAIL_PAGES = "issues/"
 
 
 def content_security_policy(base_url: str, styles: Iterable[str]) -> str:

@@ -92,7 +92,7 @@ class Operations:
         return Published(report, time.monotonic() - began)
 
     def open(self, name: str, now: datetime) -> dict[str, Any]:
-        """Open digest ``name``'s issue now; the worker sends it.
+        """Open digest ``name``'s issue now and publish its page; the worker sends it.
 
         :raises ConfigError: for a digest that is not configured."""
         digest = find_digest(self.settings, name)
@@ -100,6 +100,7 @@ class Operations:
         if opened.issue is None:
             return {"digest": name, "opened": False, "reason": opened.reason}
         issue = opened.issue
+        self.publish(now)  # its "view in your browser" page, before the worker sends it
         return {
             "digest": name,
             "opened": True,

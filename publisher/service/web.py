@@ -49,7 +49,14 @@ from publisher.models import Subscriber
 from publisher.service.admin import AdminApi
 from publisher.service.conditional import Bodies, not_modified
 from publisher.service.console import Console
-from publisher.service.guard import Guard, same_origin, style_hashes
+from publisher.service.guard import (
+    MAIL_PAGES,
+    MAIL_STYLES,
+    Guard,
+    content_security_policy,
+    same_origin,
+    style_hashes,
+)
 from publisher.service.health import healthz_body
 from publisher.service.operations import Operations
 from publisher.service.supervisor import Supervisor
@@ -88,6 +95,7 @@ class Web:
         self.bodies = Bodies()
         self.form_key = form_key(self.engine)
         self.styles = style_hashes(self.env, settings.site)
+        self.mail_policy = content_security_policy(settings.site.base_url, MAIL_STYLES)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -112,6 +120,8 @@ class Web:
             "Last-Modified": format_datetime(updated.astimezone(UTC), usegmt=True),
             "Cache-Control": f"public, max-age={self.settings.web.cache_seconds}",
         }
+        if path.startswith(MAIL_PAGES) and media_type.startswith("text/html"):
+            headers["Content-Security-Policy"] = self.mail_policy
         if not_modified(request, headers["ETag"], updated):
             return Response(status_code=304, headers=headers)
         body = self.bodies.get((path, sha256))

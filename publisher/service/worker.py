@@ -90,7 +90,8 @@ class Worker:
         self.problems.update(report.skipped)
 
     async def open_digests(self, names: tuple[str, ...] | None = None) -> None:
-        """Open every due issue (of the named digests), then wake the drain."""
+        """Open every due issue (of the named digests), wake the drain, and publish the new
+        issues' pages (their "view in your browser" links) while it sends."""
         digests = tuple(d for d in self.settings.digests if names is None or d.name in names)
         env = environment_for(self.settings)
         opened = await asyncio.to_thread(
@@ -110,6 +111,8 @@ class Worker:
             else:
                 log.info("no %s issue: %s", item.plan.digest.name, item.reason)
         self.wake.set()
+        if any(item.issue is not None for item in opened):
+            await self.publish()
 
     async def drain_loop(self, stop: asyncio.Event) -> None:
         """Send what is due, then wait for a new issue or the next check.

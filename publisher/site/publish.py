@@ -37,11 +37,14 @@ from publisher.errors import RenderError
 from publisher.models import Article, Problem, RunReport
 from publisher.site import parallel
 from publisher.site.export import Checked, Exporter, failed, gate, place
+from publisher.site.issue_archive import INDEX as INDEX_OF_ISSUES
+from publisher.site.issue_archive import IssueArchive
 from publisher.site.listings import Job, Lists, Scope, Shape
 from publisher.site.pages import article_page, article_path
 from publisher.site.parallel import fan_out
 from publisher.site.render import environment_for, templates_signature
 from publisher.site.websub import changed_feeds, ping
+from publisher.store.issues import Issues
 from publisher.store.locks import held
 from publisher.store.publishing import Store
 from publisher.store.records import SlugConflict, Upserted, since_keys
@@ -285,8 +288,19 @@ def _lists(run: Run, exporter: Exporter, scope: Scope, lists: Lists) -> None:
     exporter.remove(lists.stale(scope, exporter.hashes))
 
 
+def _issue_archive(run: Run, exporter: Exporter, full: bool) -> None:
+    """The archive of issues: all of it for a full build, else what a new issue adds."""
+    archive = IssueArchive(Issues(run.store.engine), run.env, run.settings)
+    try:
+        for output in archive.outputs(None if full else exporter.hashes):
+            exporter.admit(gate(output))
+    except RenderError as exc:
+        exporter.admit(failed(INDEX_OF_ISSUES, str(exc)))
+
+
 def build(run: Run, exporter: Exporter, full: bool) -> None:
-    """Render and export what the backlog touches (everything when ``full``)."""
+    """Render and export what the backlog touches (everything when ``full``), and what new
+    issues add to their archive."""
     backlog = run.store.builds.backlog()
     _pages(run, exporter, full, backlog.articles, backlog.gone)
     if full or backlog:
@@ -294,6 +308,7 @@ def build(run: Run, exporter: Exporter, full: bool) -> None:
         every_tag = {tag for group in lists.groups.values() for tag in group}
         scope = Scope(every_tag, set(lists.years)) if full else Scope.of(backlog)
         _lists(run, exporter, scope, lists)
+    _issue_archive(run, exporter, full)
     exporter.finish()
     if full and not run.report.refused:  # with a refusal, what was published before stays
         exporter.remove_unproduced()

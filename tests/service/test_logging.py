@@ -62,7 +62,7 @@ def test_the_service_logs_one_line_per_event_to_stderr(project: Project, tmp_pat
     assert service.returncode == 0, "\n".join(log)
     assert [line for line in log if not LINE.match(line)] == []
     assert any(
-        "INFO publisher.worker: published 4 new, 0 updated, 0 removed, 56 outputs written (" in line
+        "INFO publisher.worker: published 4 new, 0 updated, 0 removed, 57 outputs written (" in line
         for line in log
     )
     assert any(" INFO publisher.worker: published 1 new, " in line for line in log)

@@ -310,7 +310,7 @@ def test_metrics_speak_prometheus(site: tuple[Project, TestClient, Outbox]) -> N
     )
     assert values["publisher_articles"] == "4"
     assert values["publisher_issues_total"] == "1"
-    assert values["publisher_publishes_total"] == "1"
+    assert values["publisher_publishes_total"] == "2"  # the issue's page, then /api/publish
     assert values['publisher_deliveries{state="queued"}'] == "1"
     assert values["publisher_send_rate"] == "0"
 
