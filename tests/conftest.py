@@ -28,6 +28,7 @@ SHARED = REPO.parent / "shared"
 # The tests' own project: a copy of the bundled config/ and content/ as they shipped. Tests never
 # read the checkout's config/ or content/, which are the operator's to change.
 SITE = REPO / "tests" / "data" / "site"
+GOLDEN = REPO / "tests" / "golden"
 # Variables of the operator's shell that would point a test at their store, relay or settings.
 OPERATOR_ENV = ("PUBLISHER_", "DATABASE_URL", "SMTP_PASSWORD")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -150,6 +151,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden", action="store_true", help="Rewrite golden files from current output."
     )
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Callable[[str, bytes], None]:
+    """Compare an output with its golden file ``tests/golden/<name>``; ``--update-golden``
+    rewrites the file instead."""
+
+    def compare(name: str, produced: bytes) -> None:
+        path = GOLDEN / name
+        if request.config.getoption("--update-golden"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(produced)
+        assert produced == path.read_bytes(), f"run pytest --update-golden to accept {path}"
+
+    return compare
 
 
 @pytest.fixture

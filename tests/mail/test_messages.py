@@ -5,11 +5,11 @@ text, header injection, and the signed links they carry.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -28,7 +28,6 @@ from publisher.store.publishing import Store
 from tests.conftest import NOW, Project
 from tests.outboxes import published_articles
 
-GOLDEN = Path(__file__).parents[1] / "golden"
 NONCE = "0011223344556677"
 READER = Subscriber(7, "reader@example.org", "active", "fixed-secret-for-golden-files")
 LINKS = Links("https://harbornotes.example/", "digests@harbornotes.example")
@@ -71,16 +70,11 @@ def _digest_issue(project: Project, name: str) -> tuple[Settings, Issue]:
 
 @pytest.mark.parametrize("name", ["daily", "weekly"])
 def test_digest_message_matches_its_golden_file(
-    project: Project, name: str, request: pytest.FixtureRequest
+    project: Project, name: str, golden: Callable[[str, bytes], None]
 ) -> None:
     settings, issue = _digest_issue(project, name)
     letter = Letter(issue, settings.site.title, settings.mail.from_address, LINKS)
-    produced = _scrub(letter.bytes_for(READER))
-    golden = GOLDEN / f"{name}.eml"
-    if request.config.getoption("--update-golden"):
-        golden.parent.mkdir(exist_ok=True)
-        golden.write_bytes(produced)
-    assert produced == golden.read_bytes(), f"run pytest --update-golden to accept {golden}"
+    golden(f"{name}.eml", _scrub(letter.bytes_for(READER)))
 
 
 def test_message_lines_stay_within_the_limits_of_smtp_and_quoted_printable(
