@@ -1,6 +1,6 @@
 """The digest's HTML part as a reader's mail client shows it, in a real browser (Debian's headless
 Chromium through chromedriver): fluid-hybrid, 600 px at most on a desktop and the whole width
-of a phone, nothing scrolling sideways at 320, 390 or 800 px, even with an unbroken URL and an
+of a phone, nothing scrolling sideways at 320, 390, 800 or 1200 px, even with an unbroken URL and an
 image wider than the sheet; every link in the theme colour; readable in dark mode.
 
 Each width is saved into ``tests/screenshots/digest/`` (kept out of git). The public web copy
@@ -26,7 +26,7 @@ from tests.conftest import CHROMEDRIVER, IN_CI, NOW, REPO, Project
 from tests.outboxes import published_articles
 
 SHOTS = REPO / "tests" / "screenshots" / "digest"
-WIDTHS = (320, 390, 800)
+WIDTHS = (320, 390, 800, 1200)
 NONCE = "0011223344556677"
 THEME = "#8a2b0e"  # not the default, so a colour written into the template would show
 LONG_URL = "https://coastline.example.org/" + "tide-census-" * 20 + "end"

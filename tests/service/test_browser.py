@@ -1,7 +1,7 @@
-"""A real browser (Debian's headless Chromium, through chromedriver) on the real pages:
-subscribe → the confirmation mail → its link → subscribed; unsubscribe from a digest's link; an
-article page with its attribution and disclaimer; and an article body whose script and
-event-handler payloads never run.
+"""A real browser (Debian's headless Chromium, through chromedriver) on the real pages: the
+reader's pages at 390 and 1200 px; subscribe → the confirmation mail → its link → subscribed,
+on a phone-sized window; unsubscribe from a digest's link; an article page with its attribution
+and disclaimer; and an article body whose script and event-handler payloads never run.
 """
 
 from __future__ import annotations
@@ -10,18 +10,22 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from publisher.mail.issues import find_digest, open_issue
 from publisher.mail.messages import letter_for
+from publisher.site.pages import article_path, issue_path, tag_prefix
 from publisher.site.render import environment_for
 from publisher.store.outbox import Outbox
 from publisher.store.publishing import Store
 from publisher.text import visible_text
-from tests.conftest import CHROMEDRIVER, IN_CI, NOW, Project
+from tests.conftest import CHROMEDRIVER, IN_CI, NOW, REPO, Project
 from tests.smtpserver import MailServer, free_port
 
+PAGE_SHOTS = REPO / "tests" / "screenshots" / "pages"
 HOSTILE = """---
 title: A Hostile Body
 date: 2026-03-20
@@ -78,14 +82,72 @@ def _after_click(browser: object, by: str, value: str) -> str:
     return str(wait.until(expected_conditions.presence_of_element_located((by, value))).text)
 
 
+def _fits(browser: Any, width: int, shot: Path) -> dict[str, Any]:
+    """The page at a window ``width`` (its whole height), saved as the screenshot ``shot``:
+    how wide the document, the window and the widest element are, and the text column."""
+    browser.set_window_size(width, 900)
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(width, min(max(int(height) + 100, 600), 8000))
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(shot))
+    seen: dict[str, Any] = browser.execute_script(
+        """
+        return {
+            scroll: document.documentElement.scrollWidth,
+            inner: window.innerWidth,
+            client: document.documentElement.clientWidth,
+            widest: Math.max(...[...document.querySelectorAll('body *')]
+                .map(e => e.getBoundingClientRect().right)),
+            column: (document.querySelector('main') || document.body).getBoundingClientRect().width,
+            subscribe: !!document.querySelector('form[action$="/subscribe"]'),
+        };
+        """
+    )
+    return seen
+
+
+@pytest.mark.parametrize("width", [390, 1200])
+def test_the_reader_pages_fit_a_phone_and_a_desktop(
+    browser: Any, served: tuple[str, Project, Outbox], width: int
+) -> None:
+    """Home, an article, a tag page, the subscribe page and the archive of issues: nothing
+    scrolls sideways, the text keeps a readable column, and each asks the reader to subscribe.
+    Screenshots go to ``tests/screenshots/pages/`` (kept out of git)."""
+    base, project, outbox = served
+    settings = project.settings()
+    env, daily = environment_for(settings), find_digest(settings, "daily")
+    opened = open_issue(settings, outbox, env, daily, NOW)
+    assert opened.issue is not None
+    project.publish()
+    article = next(a for a in opened.plan.articles if a.tags)
+    pages = {
+        "home": "index.html",
+        "article": article_path(article.slug),
+        "tag": f"{tag_prefix(article.tags[0])}.html",
+        "subscribe": "subscribe",
+        "issues": "issues.html",
+        "issue": issue_path("daily", opened.issue.slot),
+    }
+    for name, path in pages.items():
+        browser.get(f"{base}{path}")
+        seen = _fits(browser, width, PAGE_SHOTS / f"{name}-{width}.png")
+        assert seen["scroll"] <= seen["inner"], (name, width, seen)
+        assert seen["widest"] <= seen["client"] + 0.5, (name, width, seen)
+        if name != "issue":  # the issue's page is its mail: table.sheet, tested with the digest
+            assert seen["subscribe"], name
+            assert seen["column"] <= 42 * 17 + 1, (name, seen)  # 42rem at most: a readable line
+
+
 def test_subscribe_confirm_and_unsubscribe_in_a_browser(
     browser: object, served: tuple[str, Project, Outbox], mail_server: MailServer
 ) -> None:
+    """The whole flow on a phone-sized window, 390 px wide."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
 
     assert isinstance(browser, WebDriver)
     base, project, outbox = served
+    browser.set_window_size(390, 844)
     browser.get(f"{base}subscribe")
     browser.find_element(By.ID, "email").send_keys("ada@example.com")
     browser.find_element(By.ID, "subscribe").click()
