@@ -7,6 +7,8 @@ process starts with: an engine on a schema it can use, and nothing else held.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,16 +20,41 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from publisher.errors import ConfigError, StoreError
 from publisher.store.schema import SCHEMA_REVISION
 
-# The busy timeout first: switching a fresh file to WAL waits for a migration under way in
-# another process, and before it is set that wait is pysqlite's 5 s, not the store's 10 s.
-SQLITE_PRAGMAS = ("busy_timeout=10000", "journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
+BUSY_TIMEOUT_MS = 10_000
+SQLITE_PRAGMAS = ("synchronous=NORMAL", "foreign_keys=ON")  # after the busy timeout and WAL
+WAL_RETRY_SECONDS = 0.02
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """The busy timeout first: switching a fresh file to WAL waits for a migration under way in
+    another process, and before it is set that wait is pysqlite's 5 s, not the store's 10 s."""
     cursor = dbapi_connection.cursor()
-    for pragma in SQLITE_PRAGMAS:
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        _switch_to_wal(cursor)
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(f"PRAGMA {pragma}")
+    finally:
+        cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put the file in WAL mode, retrying while another connection holds its lock.
+
+    Two connections switching a fresh file at once both hold a shared lock and want it
+    exclusive; SQLite answers one of them "database is locked" at once, without consulting the
+    busy timeout (PITFALLS 58), so processes starting together would fail one start in twenty.
+    The switch is retried for as long as the busy timeout would have waited.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(WAL_RETRY_SECONDS)
 
 
 def _store_errors(where: str) -> Callable[[ExceptionContext], None]:

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect
 
 from publisher.models import Article
 from publisher.store import locks
+from publisher.store.engine import create_store_engine
 from publisher.store.publishing import Store
 from publisher.store.records import SlugConflict, mint_uid
 from publisher.store.schema import SCHEMA_REVISION, metadata
@@ -215,3 +216,29 @@ def test_listing_pages_and_counts_come_from_the_store(store: Store) -> None:
         assert store.articles.count(between=week) == 4
         assert store.articles.count(between=week, before=start + timedelta(days=2)) == 1
         assert [i.title for i in store.articles.listing(between=week)][-1] == "Day 1"
+
+
+def test_connections_opened_together_on_a_fresh_sqlite_file_all_get_wal(tmp_path: Path) -> None:
+    """Switching a fresh file to WAL is a lock upgrade SQLite refuses at once rather than
+    waiting for (PITFALLS 58): processes starting together failed about one start in twenty."""
+    failures: list[Exception] = []
+    for round_ in range(50):
+        engines = [create_store_engine(f"sqlite:///{tmp_path / f'{round_}.db'}") for _ in range(4)]
+        start = threading.Barrier(len(engines))
+
+        def connect(engine: Engine, start: threading.Barrier) -> None:
+            start.wait()
+            try:
+                with engine.connect() as conn:
+                    assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            except Exception as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=connect, args=(engine, start)) for engine in engines]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for engine in engines:
+            engine.dispose()
+    assert failures == []
