@@ -222,18 +222,18 @@ def test_connections_opened_together_on_a_fresh_sqlite_file_all_get_wal(tmp_path
     """Switching a fresh file to WAL is a lock upgrade SQLite refuses at once rather than
     waiting for (PITFALLS 58): processes starting together failed about one start in twenty."""
     failures: list[Exception] = []
+
+    def connect(engine: Engine, start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        except Exception as exc:
+            failures.append(exc)
+
     for round_ in range(50):
         engines = [create_store_engine(f"sqlite:///{tmp_path / f'{round_}.db'}") for _ in range(4)]
         start = threading.Barrier(len(engines))
-
-        def connect(engine: Engine, start: threading.Barrier) -> None:
-            start.wait()
-            try:
-                with engine.connect() as conn:
-                    assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            except Exception as exc:
-                failures.append(exc)
-
         threads = [threading.Thread(target=connect, args=(engine, start)) for engine in engines]
         for thread in threads:
             thread.start()
